@@ -1,0 +1,2 @@
+/** bun-sansio: a sans-IO runtime for Bun on Linux. */
+export * from "./task/index.ts";
