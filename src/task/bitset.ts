@@ -2,11 +2,14 @@
  * A growable set of small non-negative integers whose lowest member is found in O(log32 n).
  *
  * Level 0 holds one bit per index; every upper level holds one bit per non-zero word of the level
- * below. Finding the lowest member descends from the single top word with one count-trailing-zeros
- * per level, so 10,000 members cost three word reads, not 313.
+ * below, up to a single top word. Finding the lowest member descends from the top word with one
+ * count-trailing-zeros per level, so 10,000 members cost three word reads, not 313. All levels
+ * live in one Uint32Array (`#offsets[l]` is where level l starts).
  */
 export class LowestBitSet {
-  #levels: Uint32Array[] = [new Uint32Array(1)];
+  #words = new Uint32Array(1);
+  #offsets: number[] = [0];
+  #top = 0;
   #allocated = 32;
   #size = 0;
 
@@ -36,60 +39,67 @@ export class LowestBitSet {
 
   /** Adds `index` (must be below the size). */
   add(index: number): void {
-    this.#check(index);
+    if (!(index >= 0 && index < this.#size) || index % 1 !== 0) {
+      throw new RangeError(`index ${index} is outside 0..${this.#size - 1}`);
+    }
+    const words = this.#words;
+    const offsets = this.#offsets;
     let i = index;
-    for (const level of this.#levels) {
-      const w = i >>> 5;
-      const before = level[w] as number;
-      level[w] = before | (1 << (i & 31));
+    for (let l = 0; l <= this.#top; l++) {
+      const at = (offsets[l] as number) + (i >>> 5);
+      const before = words[at] as number;
+      words[at] = before | (1 << (i & 31));
       if (before !== 0) return; // the upper levels already know this word is non-zero
-      i = w;
+      i >>>= 5;
     }
   }
 
   /** Removes `index`; removing an absent or out-of-range index does nothing. */
   delete(index: number): void {
-    if (index < 0 || index >= this.#size) return;
+    if (!(index >= 0 && index < this.#size)) return;
+    const words = this.#words;
+    const offsets = this.#offsets;
     let i = index;
-    for (const level of this.#levels) {
-      const w = i >>> 5;
-      const after = (level[w] as number) & ~(1 << (i & 31));
-      level[w] = after;
+    for (let l = 0; l <= this.#top; l++) {
+      const at = (offsets[l] as number) + (i >>> 5);
+      const after = (words[at] as number) & ~(1 << (i & 31));
+      words[at] = after;
       if (after !== 0) return; // the word still has members: the upper levels stay set
-      i = w;
+      i >>>= 5;
     }
   }
 
   /** True when `index` is a member. */
   has(index: number): boolean {
-    if (index < 0 || index >= this.#size) return false;
-    return (((this.#levels[0] as Uint32Array)[index >>> 5] as number) & (1 << (index & 31))) !== 0;
+    if (!(index >= 0 && index < this.#size)) return false;
+    return ((this.#words[index >>> 5] as number) & (1 << (index & 31))) !== 0;
   }
 
   /** Makes every index below the size a member. */
   fill(): void {
     let width = this.#size;
-    for (const level of this.#levels) {
+    for (let l = 0; l <= this.#top; l++) {
+      const start = this.#offsets[l] as number;
       const full = width >>> 5;
-      level.fill(0xffffffff, 0, full);
+      this.#words.fill(0xffffffff, start, start + full);
       const rest = width & 31;
-      if (rest !== 0) level[full] = (1 << rest) - 1;
+      if (rest !== 0) this.#words[start + full] = (1 << rest) - 1;
       width = (width + 31) >>> 5;
     }
   }
 
   /** Removes every member. */
   clear(): void {
-    for (const level of this.#levels) level.fill(0);
+    this.#words.fill(0);
   }
 
   /** The lowest member, or `undefined` when the set is empty. */
   lowest(): number | undefined {
-    const levels = this.#levels;
-    let top = levels.length - 1;
+    const words = this.#words;
+    const offsets = this.#offsets;
     let index = 0;
-    for (; top >= 0; top--) {
-      const word = (levels[top] as Uint32Array)[index] as number;
+    for (let l = this.#top; l >= 0; l--) {
+      const word = words[(offsets[l] as number) + index] as number;
       if (word === 0) return undefined;
       index = (index << 5) | (31 - Math.clz32(word & -word));
     }
@@ -98,33 +108,36 @@ export class LowestBitSet {
 
   /** True when the set has no member. */
   isEmpty(): boolean {
-    return (this.#levels[this.#levels.length - 1] as Uint32Array)[0] === 0;
-  }
-
-  #check(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.#size) {
-      throw new RangeError(`index ${index} is outside 0..${this.#size - 1}`);
-    }
+    return this.#words[this.#offsets[this.#top] as number] === 0;
   }
 
   /** Reallocates for `bits` indices: copies level 0, then rebuilds each upper level from below. */
   #grow(bits: number): void {
-    const levels: Uint32Array[] = [];
+    const offsets: number[] = [];
+    let total = 0;
     let width = bits;
     do {
-      const words = (width + 31) >>> 5;
-      levels.push(new Uint32Array(words));
-      width = words;
+      const count = (width + 31) >>> 5;
+      offsets.push(total);
+      total += count;
+      width = count;
     } while (width > 1);
-    (levels[0] as Uint32Array).set(this.#levels[0] as Uint32Array);
-    for (let l = 1; l < levels.length; l++) {
-      const below = levels[l - 1] as Uint32Array;
-      const level = levels[l] as Uint32Array;
-      for (let w = 0; w < below.length; w++) {
-        if (below[w] !== 0) level[w >>> 5] = (level[w >>> 5] as number) | (1 << (w & 31));
+    const words = new Uint32Array(total);
+    const levelZero = (this.#offsets[1] ?? this.#words.length) - (this.#offsets[0] as number);
+    words.set(this.#words.subarray(0, levelZero));
+    for (let l = 1; l < offsets.length; l++) {
+      const below = offsets[l - 1] as number;
+      const here = offsets[l] as number;
+      for (let w = 0; w < here - below; w++) {
+        if (words[below + w] !== 0) {
+          const at = here + (w >>> 5);
+          words[at] = (words[at] as number) | (1 << (w & 31));
+        }
       }
     }
-    this.#levels = levels;
+    this.#words = words;
+    this.#offsets = offsets;
+    this.#top = offsets.length - 1;
     this.#allocated = bits;
   }
 }

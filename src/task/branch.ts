@@ -1,5 +1,5 @@
 import type { TaskSwitcher } from "./switcher.ts";
-import type { SwitcherChild } from "./task.ts";
+import type { OutputOf, SwitcherChild } from "./task.ts";
 
 /**
  * Places one child (a task or a group) at a fixed index of a parent `TaskSwitcher`.
@@ -8,7 +8,7 @@ import type { SwitcherChild } from "./task.ts";
  * flag when it has nothing more. When a drain finds the child empty, the branch yields the child's
  * `emptyEvent()` exactly once; it re-arms as soon as it sees the child non-empty again.
  */
-export class TaskSwitcherBranch<Child extends SwitcherChild<Out>, Out> {
+export class TaskSwitcherBranch<Child extends SwitcherChild<unknown>> {
   #armed: boolean;
 
   /**
@@ -32,15 +32,15 @@ export class TaskSwitcherBranch<Child extends SwitcherChild<Out>, Out> {
    * The child's next output; when it has none, clears its flag and, if it has become empty since
    * the last report, yields its empty event once.
    */
-  popOutput(now: number, switcher: TaskSwitcher): Out | undefined {
+  popOutput(now: number, switcher: TaskSwitcher): OutputOf<Child> | undefined {
     const child = this.child;
     if (!this.#armed && !child.isEmpty()) this.#armed = true;
-    const out = child.popOutput(now);
+    const out = child.popOutput(now) as OutputOf<Child> | undefined;
     if (out !== undefined) return out;
     switcher.finished(this.index);
     if (this.#armed && child.isEmpty()) {
       this.#armed = false;
-      return child.emptyEvent();
+      return child.emptyEvent() as OutputOf<Child>;
     }
     return undefined;
   }

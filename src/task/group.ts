@@ -135,8 +135,7 @@ export class TaskGroup<In, Out, T extends Task<In, Out> = Task<In, Out>> {
    * none; `undefined` when every flagged task is drained.
    */
   popOutput(now: number): GroupOutput<Out> | undefined {
-    const failure = this.#failures.shift();
-    if (failure !== undefined) return failure;
+    if (this.#failures.length !== 0) return this.#failures.shift();
     const switcher = this.#switcher;
     for (;;) {
       const index = switcher.current();
@@ -193,7 +192,10 @@ export class TaskGroup<In, Out, T extends Task<In, Out> = Task<In, Out>> {
   }
 
   #resize(length: number): void {
-    this.#slots.length = length;
+    const slots = this.#slots;
+    // grow by pushing: assigning a larger length makes a holey array that JSC indexes slowly
+    while (slots.length < length) slots.push(undefined);
+    slots.length = length;
     this.#switcher.setTasks(length);
     this.#free.resize(length);
   }

@@ -5,4 +5,10 @@
 export { TaskSwitcherBranch } from "./branch.ts";
 export { type GroupOutput, TaskGroup } from "./group.ts";
 export { TaskSwitcher } from "./switcher.ts";
-export { type SwitcherChild, type Task, TaskFailure, type TaskPhase } from "./task.ts";
+export {
+  type OutputOf,
+  type SwitcherChild,
+  type Task,
+  TaskFailure,
+  type TaskPhase,
+} from "./task.ts";

@@ -18,6 +18,9 @@ export interface SwitcherChild<Out> {
   emptyEvent(): Out;
 }
 
+/** The output type of a switcher child (a task's `Out`, or a group's `GroupOutput<Out>`). */
+export type OutputOf<Child> = Child extends SwitcherChild<infer Out> ? Out : never;
+
 /** A sans-IO task: receives ticks, events and a shutdown request; produces outputs on demand. */
 export interface Task<In, Out> extends SwitcherChild<Out> {
   /** Periodic tick. May queue outputs. */

@@ -11,7 +11,7 @@ type Group = TaskGroup<number, string, ScriptedTask>;
 /** A worker-shaped composition used by the tests: N groups behind one switcher. */
 export class TwoLevel {
   readonly switcher: TaskSwitcher;
-  readonly branches: TaskSwitcherBranch<Group, GroupOutput<string>>[] = [];
+  readonly branches: TaskSwitcherBranch<Group>[] = [];
 
   constructor(groups: number) {
     this.switcher = new TaskSwitcher(groups);
