@@ -83,7 +83,7 @@ function flatScan(tasks: number): (ops: number) => void {
 }
 
 const sizes = [1, 100, 10_000];
-const ops = quick ? 200_000 : 2_000_000;
+const ops = quick ? 500_000 : 2_000_000;
 const runs = quick ? 3 : 7;
 const results: Result[] = [];
 const sansio = new Map<number, Timing>();
