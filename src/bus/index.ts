@@ -1,0 +1,13 @@
+/** The bus: one SPSC ring per ordered pair of endpoints, direct sends, broadcast, pub/sub. */
+export {
+  BusEndpoint,
+  type BusEndpointOptions,
+  type BusFault,
+  type BusMessage,
+  type BusStats,
+  MAX_CHANNEL,
+  type MessageKind,
+  type SendOptions,
+  type SendResult,
+} from "./endpoint.ts";
+export { type BusLayout, type BusLayoutOptions, createBusLayout, MAX_ENDPOINTS } from "./layout.ts";

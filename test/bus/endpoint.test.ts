@@ -1,0 +1,149 @@
+import { describe, expect, test } from "bun:test";
+import {
+  BusEndpoint,
+  type BusFault,
+  type BusMessage,
+  createBusLayout,
+  RecordTooLargeError,
+} from "../../src/index.ts";
+
+type Seen = { kind: string; from: number; channel: number; data: unknown };
+
+function collect(e: BusEndpoint): Seen[] {
+  const out: Seen[] = [];
+  e.poll((m: BusMessage) => {
+    out.push({
+      kind: m.kind,
+      from: m.from,
+      channel: m.channel,
+      data: m.raw ? [...(m.data as Uint8Array)] : m.data,
+    });
+  });
+  return out;
+}
+
+function open(endpoints: number, ringBytes = 4096) {
+  const layout = createBusLayout({ endpoints, ringBytes });
+  return Array.from({ length: endpoints }, (_, i) => new BusEndpoint(layout, i));
+}
+
+describe("bus endpoint", () => {
+  test("direct, external and broadcast messages say where they came from", () => {
+    const [a, b, c] = open(3) as [BusEndpoint, BusEndpoint, BusEndpoint];
+    expect(a.send(1, Uint8Array.of(1, 2))).toBe("sent");
+    expect(a.sendExternal(1, { hello: "world" })).toBe("sent");
+    expect(c.broadcast({ n: 3 })).toBe(2);
+    expect(collect(b)).toEqual([]); // nothing is visible before the senders flush
+    a.flush();
+    c.flush();
+    const got = collect(b);
+    expect(got).toContainEqual({ kind: "direct", from: 0, channel: -1, data: [1, 2] });
+    expect(got).toContainEqual({
+      kind: "external",
+      from: 0,
+      channel: -1,
+      data: { hello: "world" },
+    });
+    expect(got).toContainEqual({ kind: "broadcast", from: 2, channel: -1, data: { n: 3 } });
+    expect(collect(a)).toEqual([{ kind: "broadcast", from: 2, channel: -1, data: { n: 3 } }]);
+    expect(collect(c)).toEqual([]);
+  });
+
+  test("unsafe sends report a full ring; safe sends queue and keep their order", () => {
+    const [a, b] = open(2, 1024) as [BusEndpoint, BusEndpoint];
+    const msg = (i: number) => new Uint8Array(120).fill(i);
+    let sent = 0;
+    while (a.send(1, msg(sent)) === "sent") sent++;
+    expect(sent).toBe(1024 / 128);
+    expect(a.stats().full).toBe(1);
+    // safe sends queue behind the full ring, and an unsafe send may not jump that queue
+    expect(a.send(1, msg(sent), { safe: true })).toBe("queued");
+    expect(a.send(1, msg(sent + 1), { safe: true })).toBe("queued");
+    expect(a.send(1, msg(99))).toBe("full");
+    expect(a.flush()).toBe(2);
+    const order: number[] = [];
+    const drain = () => b.poll((m) => order.push((m.data as Uint8Array)[0] as number));
+    drain();
+    expect(a.flush()).toBe(0);
+    drain();
+    expect(order).toEqual(Array.from({ length: sent + 2 }, (_, i) => i));
+    expect(a.stats()).toMatchObject({ sent: sent + 2, full: 2, queued: 0 });
+  });
+
+  test("pub/sub: subscriptions replicate through the bus; each subscriber gets a message once", () => {
+    const [a, b, c] = open(3) as [BusEndpoint, BusEndpoint, BusEndpoint];
+    b.subscribe(7);
+    c.subscribe(7);
+    a.subscribe(7); // a subscriber of its own channel gets its own publishes too
+    for (const e of [a, b, c]) e.flush();
+    for (const e of [a, b, c]) collect(e);
+    expect(a.subscribers(7)).toEqual([0, 1, 2]);
+    expect(a.publish(7, { v: 1 })).toBe(3);
+    a.flush();
+    expect(collect(a)).toEqual([{ kind: "channel", from: 0, channel: 7, data: { v: 1 } }]);
+    expect(collect(b)).toEqual([{ kind: "channel", from: 0, channel: 7, data: { v: 1 } }]);
+    expect(collect(c)).toEqual([{ kind: "channel", from: 0, channel: 7, data: { v: 1 } }]);
+    // c unsubscribes, but a publishes before it hears of it: c drops the message on arrival
+    c.unsubscribe(7);
+    a.publish(7, { v: 2 });
+    a.flush();
+    c.flush();
+    expect(collect(c)).toEqual([]);
+    expect(c.stats().unsubscribedDrops).toBe(1);
+    collect(a); // a learns that c left
+    expect(a.subscribers(7)).toEqual([0, 1]);
+    expect(a.publish(7, { v: 3 })).toBe(2);
+    a.flush();
+    expect(collect(b).map((m) => m.data)).toEqual([{ v: 2 }, { v: 3 }]);
+  });
+
+  test("bad use gets clear errors", () => {
+    const [a] = open(2, 1024) as [BusEndpoint];
+    expect(() => a.send(2, Uint8Array.of(1))).toThrow(/endpoint 2 is not on this bus/);
+    expect(() => a.send(-1, Uint8Array.of(1))).toThrow(RangeError);
+    expect(() => a.subscribe(-1)).toThrow(/channel must be an integer/);
+    expect(() => a.publish(2 ** 27, Uint8Array.of(1))).toThrow(/channel must be an integer/);
+    expect(() => a.send(1, new Uint8Array(600))).toThrow(RecordTooLargeError);
+    expect(() => a.send(1, { f: (() => 1) as unknown as number })).toThrow(/cannot encode \$\.f/);
+    expect(() => createBusLayout({ endpoints: 1 })).toThrow(/2 to 255 endpoints/);
+    expect(() => createBusLayout({ endpoints: 3, ringBytes: 1000 })).toThrow(/power of two/);
+  });
+
+  test("a corrupted leg is reported and disabled; the other legs keep delivering", () => {
+    const layout = createBusLayout({ endpoints: 3, ringBytes: 1024 });
+    const faults: BusFault[] = [];
+    const [a, b] = [new BusEndpoint(layout, 0), new BusEndpoint(layout, 1)];
+    const c = new BusEndpoint(layout, 2, { onFault: (f) => faults.push(f) });
+    a.send(2, Uint8Array.of(1));
+    b.send(2, Uint8Array.of(2));
+    a.flush();
+    b.flush();
+    // a stray write over the length of a's record to c
+    new Uint32Array(layout.legs[0 * 3 + 2] as SharedArrayBuffer, 192)[0] = 0x7fff_0000;
+    const got = collect(c);
+    expect(got).toEqual([{ kind: "direct", from: 1, channel: -1, data: [2] }]);
+    expect(faults).toHaveLength(1);
+    expect(faults[0]?.from).toBe(0);
+    expect(faults[0]?.error.message).toMatch(/ring memory corrupt at offset 0/);
+    expect(c.stats().corruptLegs).toBe(1);
+    b.send(2, Uint8Array.of(3));
+    b.flush();
+    expect(collect(c).map((m) => m.data)).toEqual([[3]]);
+  });
+
+  test("a structured record that does not decode is dropped and counted", () => {
+    const layout = createBusLayout({ endpoints: 2, ringBytes: 1024 });
+    const faults: BusFault[] = [];
+    const b = new BusEndpoint(layout, 1, { onFault: (f) => faults.push(f) });
+    const a = new BusEndpoint(layout, 0);
+    a.send(1, { ok: true });
+    a.flush();
+    // flip the JSON text of the record into garbage
+    new Uint8Array(layout.legs[1] as SharedArrayBuffer, 192 + 8 + 1, 4).set([
+      0xff, 0xfe, 0x00, 0x01,
+    ]);
+    expect(collect(b)).toEqual([]);
+    expect(b.stats().malformed).toBe(1);
+    expect(faults[0]?.error).toBeInstanceOf(RangeError);
+  });
+});
