@@ -25,6 +25,9 @@ export interface BusMessage<T = Structured> {
   readonly raw: boolean;
 }
 
+/** Why `park` returned: woken by a sender, timed out, or "ready" (work was already waiting). */
+export type BusParkResult = ParkResult | "ready";
+
 /** What a send did. `full` means the message was not sent (only unsafe sends report it). */
 export type SendResult = "sent" | "queued" | "full";
 
@@ -289,26 +292,26 @@ export class BusEndpoint<T = Structured> {
   }
 
   /**
-   * Blocks this thread until a message arrives or `timeoutMs` passes; returns at once ("woken")
+   * Blocks this thread until a message arrives or `timeoutMs` passes; returns "ready" at once
    * when something is already waiting. For Worker threads; the main thread uses `parkAsync`.
    */
-  park(timeoutMs: number): ParkResult {
+  park(timeoutMs: number): BusParkResult {
     const bell = this.#doorbells[this.self] as AtomicsDoorbell;
     bell.prepare();
     if (this.hasIncoming()) {
       bell.cancel();
-      return "woken";
+      return "ready";
     }
     return bell.park(timeoutMs);
   }
 
   /** Like `park`, without blocking the event loop. */
-  parkAsync(timeoutMs: number): Promise<ParkResult> {
+  parkAsync(timeoutMs: number): Promise<BusParkResult> {
     const bell = this.#doorbells[this.self] as AtomicsDoorbell;
     bell.prepare();
     if (this.hasIncoming()) {
       bell.cancel();
-      return Promise.resolve("woken");
+      return Promise.resolve("ready");
     }
     return bell.parkAsync(timeoutMs);
   }

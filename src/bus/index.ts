@@ -4,6 +4,7 @@ export {
   type BusEndpointOptions,
   type BusFault,
   type BusMessage,
+  type BusParkResult,
   type BusStats,
   MAX_CHANNEL,
   type MessageKind,
