@@ -115,7 +115,7 @@ export class BusEndpoint<T = Structured> {
   readonly #in: (RingConsumer | undefined)[] = [];
   readonly #doorbells: AtomicsDoorbell[];
   readonly #pending: Pending[][] = [];
-  readonly #dirty = new Set<number>();
+  readonly #dirty: boolean[] = []; // per destination: written since the last publish
   readonly #loopback: Pending[] = [];
   readonly #subs = new Subscriptions();
   readonly #codec: Codec<T>;
@@ -144,6 +144,7 @@ export class BusEndpoint<T = Structured> {
       this.#out.push(out ? new RingProducer(out) : undefined);
       this.#in.push(inc ? new RingConsumer(inc) : undefined);
       this.#pending.push([]);
+      this.#dirty.push(false);
     }
     this.#doorbells = layout.doorbells.map((sab) => new AtomicsDoorbell(sab));
     this.#codec = options.codec ?? (new JsonBytesCodec() as unknown as Codec<T>);
@@ -230,17 +231,19 @@ export class BusEndpoint<T = Structured> {
       }
       if (moved > 0) {
         pending.splice(0, moved);
-        this.#dirty.add(dest);
+        this.#dirty[dest] = true;
         this.#stats.sent += moved;
       }
       queued += pending.length;
     }
     this.#stats.queued = queued;
-    for (const dest of this.#dirty) {
-      if ((this.#out[dest] as RingProducer).publish())
+    for (let dest = 0; dest < this.endpoints; dest++) {
+      if (!this.#dirty[dest]) continue;
+      this.#dirty[dest] = false;
+      if ((this.#out[dest] as RingProducer).publish()) {
         (this.#doorbells[dest] as AtomicsDoorbell).wake();
+      }
     }
-    this.#dirty.clear();
     return queued;
   }
 
@@ -328,8 +331,8 @@ export class BusEndpoint<T = Structured> {
   }
 
   #send(dest: number, kind: number, message: Uint8Array | T, safe: boolean): SendResult {
-    const [tag, bytes] = this.#encode(kind, message);
-    return this.#push(dest, tag, bytes, safe);
+    if (message instanceof Uint8Array) return this.#push(dest, kind, message, safe);
+    return this.#push(dest, kind | STRUCTURED, this.#codec.encode(message), safe);
   }
 
   #encode(tag: number, message: Uint8Array | T): [number, Uint8Array] {
@@ -345,7 +348,7 @@ export class BusEndpoint<T = Structured> {
     }
     const pending = this.#pending[dest] as Pending[];
     if (pending.length === 0 && (this.#out[dest] as RingProducer).tryPush(bytes, tag)) {
-      this.#dirty.add(dest);
+      this.#dirty[dest] = true;
       this.#stats.sent++;
       return "sent";
     }

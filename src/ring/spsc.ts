@@ -71,7 +71,12 @@ class RingMemory {
  * stores the tail once for the whole batch.
  */
 export class RingProducer {
-  readonly #mem: RingMemory;
+  readonly #meta: Int32Array;
+  readonly #words: Uint32Array;
+  readonly #mask: number;
+  readonly #capacity: number;
+  /** Largest payload accepted (half the capacity minus the 8-byte header). */
+  readonly maxPayload: number;
   /** The ring's data area: a record's payload is written at the offset `reserve` returns. */
   readonly bytes: Uint8Array;
   #tail: number;
@@ -80,16 +85,16 @@ export class RingProducer {
 
   /** Opens the producing end of the ring in `sab`. */
   constructor(sab: SharedArrayBuffer) {
-    this.#mem = new RingMemory(sab);
-    this.bytes = this.#mem.bytes;
-    this.#tail = Atomics.load(this.#mem.meta, TAIL) >>> 0;
+    const mem = new RingMemory(sab);
+    this.#meta = mem.meta;
+    this.#words = mem.words;
+    this.#mask = mem.mask;
+    this.#capacity = mem.capacity;
+    this.maxPayload = mem.maxPayload;
+    this.bytes = mem.bytes;
+    this.#tail = Atomics.load(mem.meta, TAIL) >>> 0;
     this.#published = this.#tail;
-    this.#head = Atomics.load(this.#mem.meta, HEAD) >>> 0;
-  }
-
-  /** Largest payload accepted (half the capacity minus the 8-byte header). */
-  get maxPayload(): number {
-    return this.#mem.maxPayload;
+    this.#head = Atomics.load(mem.meta, HEAD) >>> 0;
   }
 
   /**
@@ -99,26 +104,27 @@ export class RingProducer {
    * payload larger than `maxPayload`.
    */
   reserve(length: number, tag: number): number {
-    const mem = this.#mem;
-    if (length > mem.maxPayload || !(length >= 0))
-      throw new RecordTooLargeError(length, mem.maxPayload);
+    if (length > this.maxPayload || !(length >= 0))
+      throw new RecordTooLargeError(length, this.maxPayload);
+    const capacity = this.#capacity;
     const size = (length + HEADER + 7) & ~7;
-    let at = this.#tail & mem.mask;
-    const tillEnd = mem.capacity - at;
+    let tail = this.#tail;
+    let at = tail & this.#mask;
+    const tillEnd = capacity - at;
     const need = size > tillEnd ? size + tillEnd : size;
-    if (need > mem.capacity - ((this.#tail - this.#head) >>> 0)) {
-      this.#head = Atomics.load(mem.meta, HEAD) >>> 0;
-      if (need > mem.capacity - ((this.#tail - this.#head) >>> 0)) return -1;
+    if (need > capacity - ((tail - this.#head) >>> 0)) {
+      this.#head = Atomics.load(this.#meta, HEAD) >>> 0;
+      if (need > capacity - ((tail - this.#head) >>> 0)) return -1;
     }
-    const words = mem.words;
+    const words = this.#words;
     if (size > tillEnd) {
       words[at >>> 2] = PADDING;
-      this.#tail = (this.#tail + tillEnd) >>> 0;
+      tail = (tail + tillEnd) >>> 0;
       at = 0;
     }
     words[at >>> 2] = length;
     words[(at >>> 2) + 1] = tag;
-    this.#tail = (this.#tail + size) >>> 0;
+    this.#tail = (tail + size) >>> 0;
     return at + HEADER;
   }
 
@@ -133,19 +139,19 @@ export class RingProducer {
   /** Makes every record reserved so far visible to the consumer. True if there was anything new. */
   publish(): boolean {
     if (this.#tail === this.#published) return false;
-    Atomics.store(this.#mem.meta, TAIL, this.#tail | 0);
+    Atomics.store(this.#meta, TAIL, this.#tail | 0);
     this.#published = this.#tail;
     return true;
   }
 
   /** Bytes reserved but not yet published plus bytes the consumer has not released. */
   get used(): number {
-    return (this.#tail - (Atomics.load(this.#mem.meta, HEAD) >>> 0)) >>> 0;
+    return (this.#tail - (Atomics.load(this.#meta, HEAD) >>> 0)) >>> 0;
   }
 
   /** Capacity of the data area in bytes. */
   get capacity(): number {
-    return this.#mem.capacity;
+    return this.#capacity;
   }
 }
 
