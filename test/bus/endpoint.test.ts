@@ -5,6 +5,7 @@ import {
   type BusMessage,
   createBusLayout,
   RecordTooLargeError,
+  RingProducer,
 } from "../../src/index.ts";
 
 type Seen = { kind: string; from: number; channel: number; data: unknown };
@@ -145,5 +146,23 @@ describe("bus endpoint", () => {
     expect(collect(b)).toEqual([]);
     expect(b.stats().malformed).toBe(1);
     expect(faults[0]?.error).toBeInstanceOf(RangeError);
+  });
+
+  test("records with a kind no endpoint sends are dropped and counted, later ones still arrive", () => {
+    const layout = createBusLayout({ endpoints: 2, ringBytes: 1024 });
+    const faults: BusFault[] = [];
+    const b = new BusEndpoint(layout, 1, { onFault: (f) => faults.push(f) });
+    // a misbehaving writer on a's leg: tags 0, 7 and 15 are not bus kinds
+    const rogue = new RingProducer(layout.legs[1] as SharedArrayBuffer);
+    for (const tag of [0, 7, 15]) rogue.tryPush(Uint8Array.of(9), tag);
+    rogue.tryPush(Uint8Array.of(4), 1); // a well-formed direct message
+    rogue.publish();
+    expect(collect(b)).toEqual([{ kind: "direct", from: 0, channel: -1, data: [4] }]);
+    expect(b.stats().malformed).toBe(3);
+    expect(faults.map((f) => f.error.message)).toEqual([
+      "unknown message kind 0 from endpoint 0",
+      "unknown message kind 7 from endpoint 0",
+      "unknown message kind 15 from endpoint 0",
+    ]);
   });
 });

@@ -22,7 +22,7 @@ function run<R>(job: Record<string, unknown>): { done: Promise<R>; worker: Worke
 }
 
 describe("bus across Bun Workers", () => {
-  test("4 workers + the main thread, all-to-all, 1,000,000 messages of 0-4096 bytes: nothing lost, duplicated, corrupted or reordered", async () => {
+  test("4 workers + the main thread, all-to-all, 1,000,000 messages with payloads of 0-4096 bytes: nothing lost, duplicated, corrupted or reordered", async () => {
     const endpoints = 5;
     const perDest = 50_000; // 5 senders x 4 destinations x 50,000 = 1,000,000 messages
     const layout = createBusLayout({ endpoints, ringBytes: 64 * 1024 });
