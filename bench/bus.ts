@@ -68,6 +68,18 @@ async function measure(
   return { perSec: (count * 1e9) / wall, cpuNs: ((cpu.user + cpu.system) * 1000) / count };
 }
 
+/** Pushes `count` messages in batches of 64, ending each batch with `flush`; retries when full. */
+function inBatches(count: number, push: () => boolean, flush: () => void): void {
+  for (let i = 0; i < count; ) {
+    let batch = 0;
+    while (batch < 64 && i < count && push()) {
+      batch++;
+      i++;
+    }
+    flush();
+  }
+}
+
 async function ringRate(size: number, count: number): Promise<Rate> {
   const ring = createRing(1 << 20);
   const bellMemory = AtomicsDoorbell.create();
@@ -77,16 +89,14 @@ async function ringRate(size: number, count: number): Promise<Rate> {
   const payload = new Uint8Array(size).fill(1);
   const rate = await measure(
     count,
-    () => {
-      for (let i = 0; i < count; ) {
-        let batch = 0;
-        while (batch < 64 && i < count && producer.tryPush(payload)) {
-          batch++;
-          i++;
-        }
-        if (producer.publish()) bell.wake();
-      }
-    },
+    () =>
+      inBatches(
+        count,
+        () => producer.tryPush(payload),
+        () => {
+          if (producer.publish()) bell.wake();
+        },
+      ),
     p.next,
   );
   p.worker.terminate();
@@ -100,16 +110,12 @@ async function busRate(size: number, count: number): Promise<Rate> {
   const payload = new Uint8Array(size).fill(1);
   const rate = await measure(
     count,
-    () => {
-      for (let i = 0; i < count; ) {
-        let batch = 0;
-        while (batch < 64 && i < count && bus.send(1, payload) === "sent") {
-          batch++;
-          i++;
-        }
-        bus.flush();
-      }
-    },
+    () =>
+      inBatches(
+        count,
+        () => bus.send(1, payload) === "sent",
+        () => bus.flush(),
+      ),
     p.next,
   );
   p.worker.terminate();
