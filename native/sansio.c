@@ -1,0 +1,522 @@
+// bun-sansio native shim: io_uring (through liburing) and epoll for the JS backends.
+//
+// The JS side talks to a ring through memory this shim allocates (never GC-managed memory):
+//   - a command array JS fills and hands over with sio_uring_enter(n, timeout);
+//   - a completion array the shim fills from the CQ (one FFI call per loop iteration);
+//   - a provided-buffer pool for receives, and a pool of send slots (msghdr + address + payload).
+// Sockets are created and bound here too, so errors come back as -errno.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+// ---------- shared layouts (mirrored in src/backend/native-layout.ts) ----------
+
+// Socket addresses cross the boundary as raw sockaddr_in / sockaddr_in6 bytes in a 28-byte area
+// (sockaddr_in6's size); the family field says which.
+#define ADDR_BYTES 28
+
+enum {
+  SIO_OP_RECV_MULTI = 1,  // fd, bgid, user_data
+  SIO_OP_SENDMSG = 2,     // fd, slot, addr (data pointer), len, dst, user_data
+  SIO_OP_CANCEL = 3,      // user_data of the operation to cancel (in addr)
+  SIO_OP_WAKE_READ = 4,   // read the eventfd, user_data
+  SIO_OP_RECYCLE = 5,     // give receive buffer `slot` back to the buffer ring
+  SIO_OP_NOP = 6,
+};
+
+typedef struct {  // 64 bytes
+  uint8_t op;
+  uint8_t pad0;
+  uint16_t pad1;
+  int32_t fd;
+  uint64_t user_data;
+  uint64_t addr;
+  uint32_t len;
+  uint32_t slot;
+  uint8_t dst[ADDR_BYTES];  // raw sockaddr
+  uint32_t dst_len;
+} sio_cmd_t;
+
+typedef struct {  // 16 bytes
+  uint64_t user_data;
+  int32_t res;
+  uint32_t flags;
+} sio_cqe_t;
+
+#define SLOT_HEADER 128  // msghdr + iovec + sockaddr_in6 before each slot's payload
+
+typedef struct {
+  struct io_uring ring;
+  uint32_t setup_flags;
+  // receive buffers (provided-buffer ring, group id 0)
+  struct io_uring_buf_ring *br;
+  size_t br_bytes;
+  uint8_t *bufs;
+  size_t bufs_bytes;
+  uint32_t buf_count, buf_size;
+  struct msghdr recv_template;
+  // send slots: `small_count` of `small_size` bytes, then `large_count` of `large_size`
+  uint8_t *slots;
+  size_t slots_bytes;
+  uint32_t small_count, small_size, large_count, large_size;
+  // command and completion arrays
+  sio_cmd_t *cmds;
+  uint32_t cmd_cap;
+  sio_cqe_t *cqes;
+  uint32_t cqe_cap;
+  int eventfd;
+  uint64_t eventfd_value;
+  uint64_t overflow;  // completions that did not fit: left in the CQ for the next call
+} sio_uring_t;
+
+static void *map(size_t bytes) {
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap(void *p, size_t bytes) {
+  if (p != NULL) munmap(p, bytes);
+}
+
+static uint8_t *slot_base(sio_uring_t *u, uint32_t slot) {
+  if (slot < u->small_count) return u->slots + (size_t)slot * u->small_size;
+  slot -= u->small_count;
+  return u->slots + (size_t)u->small_count * u->small_size + (size_t)slot * u->large_size;
+}
+
+static socklen_t addr_len(const uint8_t *raw) {
+  sa_family_t family;
+  memcpy(&family, raw, sizeof(family));
+  return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+// ---------- sockets ----------
+
+// Creates a non-blocking UDP socket bound to `bind_addr`; writes the real bound address (port 0
+// resolved) to `bound`. Returns the fd, or -errno.
+EXPORT int32_t sio_udp_bind(const uint8_t *bind_addr, int32_t reuse_addr, int32_t reuse_port,
+                            int32_t rcvbuf, int32_t sndbuf, uint8_t *bound) {
+  sa_family_t family;
+  memcpy(&family, bind_addr, sizeof(family));
+  if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  if (reuse_addr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) goto fail;
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) goto fail;
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) goto fail;
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0) goto fail;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  memcpy(&ss, bind_addr, addr_len(bind_addr));
+  if (bind(fd, (struct sockaddr *)&ss, addr_len(bind_addr)) < 0) goto fail;
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) goto fail;
+  memset(bound, 0, ADDR_BYTES);
+  memcpy(bound, &ss, len < ADDR_BYTES ? len : ADDR_BYTES);
+  return fd;
+fail: {
+  int e = errno;
+  close(fd);
+  return -e;
+}
+}
+
+EXPORT int32_t sio_close(int32_t fd) { return close(fd) < 0 ? -errno : 0; }
+
+// Number of open file descriptors of this process (for leak checks).
+EXPORT int32_t sio_count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return -errno;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] != '.') n++;
+  }
+  closedir(d);
+  return n - 1;  // the directory stream's own fd
+}
+
+// ---------- wake-ups ----------
+
+EXPORT int32_t sio_eventfd(void) {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+// Wakes a backend parked on `efd` (any thread).
+EXPORT int32_t sio_wake(int32_t efd) {
+  uint64_t one = 1;
+  return write(efd, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
+// ---------- io_uring ----------
+
+// Feature probe: bit 0 io_uring usable, 1 SINGLE_ISSUER, 2 DEFER_TASKRUN, 3 COOP_TASKRUN,
+// 4 multishot recvmsg, 5 provided-buffer rings. Returns -errno when io_uring cannot be set up.
+EXPORT int32_t sio_uring_probe(void) {
+  struct io_uring ring;
+  int r = io_uring_queue_init(4, &ring, 0);
+  if (r < 0) return r;
+  int32_t bits = 1;
+  struct io_uring_probe *probe = io_uring_get_probe_ring(&ring);
+  if (probe != NULL) {
+    if (io_uring_opcode_supported(probe, IORING_OP_RECVMSG)) bits |= 1 << 4;
+    io_uring_free_probe(probe);
+  }
+  struct io_uring_buf_reg reg;
+  memset(&reg, 0, sizeof(reg));
+  size_t bytes = 4096;
+  void *mem = map(bytes);
+  if (mem != NULL) {
+    reg.ring_addr = (uint64_t)(uintptr_t)mem;
+    reg.ring_entries = 1;
+    reg.bgid = 0;
+    if (io_uring_register_buf_ring(&ring, &reg, 0) == 0) {
+      bits |= 1 << 5;
+      io_uring_unregister_buf_ring(&ring, 0);
+    }
+    unmap(mem, bytes);
+  }
+  io_uring_queue_exit(&ring);
+  static const uint32_t flags[] = {IORING_SETUP_SINGLE_ISSUER,
+                                   IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                   IORING_SETUP_COOP_TASKRUN};
+  static const int bit[] = {1, 2, 3};
+  for (int i = 0; i < 3; i++) {
+    if (io_uring_queue_init(4, &ring, flags[i]) == 0) {
+      bits |= 1 << bit[i];
+      io_uring_queue_exit(&ring);
+    }
+  }
+  return bits;
+}
+
+EXPORT void sio_uring_free(sio_uring_t *u);
+
+// Creates a ring with `entries` SQEs, `buf_count` receive buffers of `buf_size` bytes (buf_count
+// a power of two), and send slots. Uses SINGLE_ISSUER + DEFER_TASKRUN, or COOP_TASKRUN, where the
+// kernel has them. On failure returns NULL and writes -errno to `err`.
+EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t buf_size,
+                                  uint32_t small_count, uint32_t small_size, uint32_t large_count,
+                                  uint32_t large_size, uint32_t cmd_cap, int32_t *err) {
+  if (buf_count == 0 || (buf_count & (buf_count - 1)) != 0 || buf_count > 32768 ||
+      buf_size < 256 || small_size <= SLOT_HEADER || large_size <= SLOT_HEADER) {
+    *err = -EINVAL;
+    return NULL;
+  }
+  sio_uring_t *u = calloc(1, sizeof(*u));
+  if (u == NULL) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  u->eventfd = -1;
+  static const uint32_t tries[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                   IORING_SETUP_COOP_TASKRUN, 0};
+  int r = -EINVAL;
+  for (int i = 0; i < 3; i++) {
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = tries[i] | IORING_SETUP_CQSIZE;
+    p.cq_entries = entries * 8;
+    r = io_uring_queue_init_params(entries, &u->ring, &p);
+    if (r == 0) {
+      u->setup_flags = tries[i];
+      break;
+    }
+  }
+  if (r < 0) {
+    free(u);
+    *err = r;
+    return NULL;
+  }
+  u->buf_count = buf_count;
+  u->buf_size = buf_size;
+  u->br_bytes = (size_t)buf_count * sizeof(struct io_uring_buf);
+  u->br_bytes = (u->br_bytes + 4095) & ~(size_t)4095;
+  u->bufs_bytes = (size_t)buf_count * buf_size;
+  u->small_count = small_count;
+  u->small_size = small_size;
+  u->large_count = large_count;
+  u->large_size = large_size;
+  u->slots_bytes = (size_t)small_count * small_size + (size_t)large_count * large_size;
+  u->cmd_cap = cmd_cap;
+  u->cqe_cap = entries * 8;
+  u->br = map(u->br_bytes);
+  u->bufs = map(u->bufs_bytes);
+  u->slots = u->slots_bytes ? map(u->slots_bytes) : NULL;
+  u->cmds = map(sizeof(sio_cmd_t) * cmd_cap);
+  u->cqes = map(sizeof(sio_cqe_t) * u->cqe_cap);
+  if (u->br == NULL || u->bufs == NULL || (u->slots_bytes && u->slots == NULL) || u->cmds == NULL ||
+      u->cqes == NULL) {
+    sio_uring_free(u);
+    *err = -ENOMEM;
+    return NULL;
+  }
+  struct io_uring_buf_reg reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = (uint64_t)(uintptr_t)u->br;
+  reg.ring_entries = buf_count;
+  reg.bgid = 0;
+  r = io_uring_register_buf_ring(&u->ring, &reg, 0);
+  if (r < 0) {
+    u->br_bytes = u->br_bytes;  // keep for unmap
+    sio_uring_free(u);
+    *err = r;
+    return NULL;
+  }
+  io_uring_buf_ring_init(u->br);
+  int mask = io_uring_buf_ring_mask(buf_count);
+  for (uint32_t i = 0; i < buf_count; i++) {
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * buf_size, buf_size, i, mask, i);
+  }
+  io_uring_buf_ring_advance(u->br, buf_count);
+  memset(&u->recv_template, 0, sizeof(u->recv_template));
+  u->recv_template.msg_namelen = sizeof(struct sockaddr_in6);
+  u->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (u->eventfd < 0) {
+    *err = -errno;
+    sio_uring_free(u);
+    return NULL;
+  }
+  *err = 0;
+  return u;
+}
+
+EXPORT void sio_uring_free(sio_uring_t *u) {
+  if (u == NULL) return;
+  if (u->ring.ring_fd > 0) io_uring_queue_exit(&u->ring);
+  unmap(u->br, u->br_bytes);
+  unmap(u->bufs, u->bufs_bytes);
+  unmap(u->slots, u->slots_bytes);
+  unmap(u->cmds, sizeof(sio_cmd_t) * u->cmd_cap);
+  unmap(u->cqes, sizeof(sio_cqe_t) * u->cqe_cap);
+  if (u->eventfd >= 0) close(u->eventfd);
+  free(u);
+}
+
+// Addresses and sizes JS needs to view the shared areas. `what`: 0 cmds, 1 cqes, 2 bufs,
+// 3 slots, 4 setup flags, 5 eventfd, 6 cqe capacity, 7 payload offset in a receive buffer,
+// 8 ring fd, 9 completions left in the CQ by the last call.
+EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
+  switch (what) {
+    case 0: return (uint64_t)(uintptr_t)u->cmds;
+    case 1: return (uint64_t)(uintptr_t)u->cqes;
+    case 2: return (uint64_t)(uintptr_t)u->bufs;
+    case 3: return (uint64_t)(uintptr_t)u->slots;
+    case 4: return u->setup_flags;
+    case 5: return (uint64_t)u->eventfd;
+    case 6: return u->cqe_cap;
+    case 7: return sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_in6);
+    case 8: return (uint64_t)u->ring.ring_fd;
+    case 9: return u->overflow;
+    default: return 0;
+  }
+}
+
+static int prep(sio_uring_t *u, const sio_cmd_t *c) {
+  if (c->op == SIO_OP_RECYCLE) {
+    if (c->slot >= u->buf_count) return -EINVAL;
+    int mask = io_uring_buf_ring_mask(u->buf_count);
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)c->slot * u->buf_size, u->buf_size, c->slot,
+                          mask, 0);
+    io_uring_buf_ring_advance(u->br, 1);
+    return 0;
+  }
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+  if (sqe == NULL) {
+    io_uring_submit(&u->ring);
+    sqe = io_uring_get_sqe(&u->ring);
+    if (sqe == NULL) return -EBUSY;
+  }
+  switch (c->op) {
+    case SIO_OP_RECV_MULTI:
+      io_uring_prep_recvmsg_multishot(sqe, c->fd, &u->recv_template, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = 0;
+      break;
+    case SIO_OP_SENDMSG: {
+      if (c->slot >= u->small_count + u->large_count) return -EINVAL;
+      uint8_t *base = slot_base(u, c->slot);
+      struct msghdr *msg = (struct msghdr *)base;
+      struct iovec *iov = (struct iovec *)(base + sizeof(struct msghdr));
+      uint8_t *name = base + 72;
+      memset(msg, 0, sizeof(*msg));
+      socklen_t len = addr_len(c->dst);
+      memcpy(name, c->dst, len);
+      iov->iov_base = (void *)(uintptr_t)c->addr;
+      iov->iov_len = c->len;
+      msg->msg_name = name;
+      msg->msg_namelen = len;
+      msg->msg_iov = iov;
+      msg->msg_iovlen = 1;
+      io_uring_prep_sendmsg(sqe, c->fd, msg, 0);
+      break;
+    }
+    case SIO_OP_CANCEL:
+      io_uring_prep_cancel64(sqe, c->addr, 0);
+      break;
+    case SIO_OP_WAKE_READ:
+      io_uring_prep_read(sqe, u->eventfd, &u->eventfd_value, sizeof(u->eventfd_value), 0);
+      break;
+    case SIO_OP_NOP:
+      io_uring_prep_nop(sqe);
+      break;
+    default:
+      return -EINVAL;
+  }
+  io_uring_sqe_set_data64(sqe, c->user_data);
+  return 0;
+}
+
+// Prepares the first `n` commands, submits them, waits up to `timeout_ns` (-1 forever, 0 not at
+// all) for at least one completion, and copies every available completion (up to the array's
+// capacity) into the completion array. Returns the number copied, or -errno. A command that
+// cannot be prepared produces a completion with its user_data and the error as `res`.
+EXPORT int32_t sio_uring_enter(sio_uring_t *u, uint32_t n, int64_t timeout_ns) {
+  uint32_t failed = 0;
+  for (uint32_t i = 0; i < n && i < u->cmd_cap; i++) {
+    int r = prep(u, &u->cmds[i]);
+    if (r < 0 && failed < u->cqe_cap) {
+      u->cqes[failed].user_data = u->cmds[i].user_data;
+      u->cqes[failed].res = r;
+      u->cqes[failed].flags = 0xffffffffu;  // marks a preparation failure
+      failed++;
+    }
+  }
+  int r;
+  if (failed > 0 || timeout_ns == 0) {
+    r = io_uring_submit_and_get_events(&u->ring);
+  } else if (timeout_ns < 0) {
+    r = io_uring_submit_and_wait(&u->ring, 1);
+  } else {
+    struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
+                                   .tv_nsec = timeout_ns % 1000000000};
+    struct io_uring_cqe *cqe = NULL;
+    r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+  }
+  if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) return r;
+  uint32_t count = failed;
+  unsigned head;
+  struct io_uring_cqe *cqe;
+  unsigned seen = 0;
+  io_uring_for_each_cqe(&u->ring, head, cqe) {
+    if (count >= u->cqe_cap) break;
+    u->cqes[count].user_data = cqe->user_data;
+    u->cqes[count].res = cqe->res;
+    u->cqes[count].flags = cqe->flags;
+    count++;
+    seen++;
+  }
+  io_uring_cq_advance(&u->ring, seen);
+  u->overflow = io_uring_cq_ready(&u->ring);
+  return (int32_t)count;
+}
+
+// ---------- epoll ----------
+
+EXPORT int32_t sio_epoll_new(void) {
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+// Adds (op 1), modifies (op 2) or removes (op 3) `fd` with `events` and the 64-bit `token`.
+EXPORT int32_t sio_epoll_ctl(int32_t ep, int32_t op, int32_t fd, uint32_t events, uint64_t token) {
+  struct epoll_event ev = {.events = events, .data.u64 = token};
+  int cop = op == 1 ? EPOLL_CTL_ADD : op == 2 ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
+  return epoll_ctl(ep, cop, fd, &ev) < 0 ? -errno : 0;
+}
+
+// Waits for events; `out` receives pairs (token u64, events u32, pad u32). Returns count or -errno.
+EXPORT int32_t sio_epoll_wait(int32_t ep, uint8_t *out, int32_t max, int32_t timeout_ms) {
+  struct epoll_event evs[256];
+  if (max > 256) max = 256;
+  int n = epoll_wait(ep, evs, max, timeout_ms);
+  if (n < 0) return errno == EINTR ? 0 : -errno;
+  for (int i = 0; i < n; i++) {
+    memcpy(out + i * 16, &evs[i].data.u64, 8);
+    memcpy(out + i * 16 + 8, &evs[i].events, 4);
+  }
+  return n;
+}
+
+// Receives up to `n` datagrams from `fd` into `bufs` (n buffers of `buf_size` bytes). For each,
+// `meta` gets 48 bytes: length (i32; the full datagram length), flags (u32; MSG_TRUNC when cut),
+// pad (8), source address (28, raw sockaddr), pad (4). Returns the count, 0 when nothing is waiting, or -errno.
+EXPORT int32_t sio_recvmmsg(int32_t fd, uint8_t *bufs, uint32_t buf_size, uint32_t n,
+                            uint8_t *meta) {
+  struct mmsghdr msgs[64];
+  struct iovec iovs[64];
+  struct sockaddr_storage names[64];
+  if (n > 64) n = 64;
+  for (uint32_t i = 0; i < n; i++) {
+    iovs[i].iov_base = bufs + (size_t)i * buf_size;
+    iovs[i].iov_len = buf_size;
+    memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+    msgs[i].msg_hdr.msg_name = &names[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(names[i]);
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r = recvmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+  for (int i = 0; i < r; i++) {
+    int32_t len = (int32_t)msgs[i].msg_len;
+    uint32_t flags = (uint32_t)msgs[i].msg_hdr.msg_flags;
+    memcpy(meta + i * 48, &len, 4);
+    memcpy(meta + i * 48 + 4, &flags, 4);
+    memset(meta + i * 48 + 16, 0, ADDR_BYTES);
+    socklen_t nl = msgs[i].msg_hdr.msg_namelen;
+    memcpy(meta + i * 48 + 16, &names[i], nl < ADDR_BYTES ? nl : ADDR_BYTES);
+  }
+  return r;
+}
+
+// Sends `n` datagrams on `fd`. `entries` holds n records of 48 bytes: data pointer (u64),
+// length (u32), pad (4), destination (28, raw sockaddr), pad (4). Returns how many were sent (the rest would block),
+// or -errno when the first one fails for another reason.
+EXPORT int32_t sio_sendmmsg(int32_t fd, const uint8_t *entries, uint32_t n) {
+  struct mmsghdr msgs[64];
+  struct iovec iovs[64];
+  struct sockaddr_storage names[64];
+  if (n > 64) n = 64;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *e = entries + i * 48;
+    uint64_t ptr;
+    uint32_t len;
+    memcpy(&ptr, e, 8);
+    memcpy(&len, e + 8, 4);
+    iovs[i].iov_base = (void *)(uintptr_t)ptr;
+    iovs[i].iov_len = len;
+    memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+    socklen_t nl = addr_len(e + 16);
+    memcpy(&names[i], e + 16, nl);
+    msgs[i].msg_hdr.msg_namelen = nl;
+    msgs[i].msg_hdr.msg_name = &names[i];
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+  if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+  return r;
+}
+
+// Drains an eventfd (after a wake-up). Returns 0 or -errno.
+EXPORT int32_t sio_eventfd_drain(int32_t efd) {
+  uint64_t v;
+  return read(efd, &v, sizeof(v)) < 0 && errno != EAGAIN ? -errno : 0;
+}

@@ -1,0 +1,111 @@
+import { getSystemErrorMessage, getSystemErrorName } from "node:util";
+import type { IoError, NetAction, NetEvent } from "../io/events.ts";
+import { native } from "../native/load.ts";
+
+/**
+ * A backend owns the sockets of one worker thread and moves bytes between them and the tasks.
+ *
+ * Contract: `act()` queues work and never calls back; `poll()` submits what was queued, waits
+ * until an event, a wake-up or the timeout, and hands every event to the sink given at creation.
+ * Packet data given to the sink is a view of a receive buffer, valid until the sink returns;
+ * sending such a view from inside the sink goes out without a copy.
+ */
+export interface Backend {
+  /** Which implementation this is. */
+  readonly kind: "uring" | "epoll";
+  /** Queues an action for `owner` (events about it come back tagged with that owner). */
+  act(owner: number, action: NetAction): void;
+  /**
+   * Submits queued work and delivers events. Waits at most `timeoutMs` (0: do not wait;
+   * negative: until something happens). Returns the number of events delivered.
+   */
+  poll(timeoutMs: number): number;
+  /** A handle another thread can pass to `wakeBackend` to end a `poll` early. */
+  readonly wakeHandle: number;
+  /** Closes every socket, waits (bounded) for operations in flight, and frees the backend. */
+  close(): void;
+  /** Counters since creation. */
+  stats(): BackendStats;
+}
+
+/** Receives every event of a backend, tagged with the owner given to `act`. */
+export type EventSink = (owner: number, event: NetEvent) => void;
+
+/** Counters of a backend. */
+export interface BackendStats {
+  /** Events delivered to the sink. */
+  eventsIn: number;
+  /** Datagrams handed to the kernel. */
+  packetsOut: number;
+  /** Datagrams sent straight from a receive buffer (no copy). */
+  zeroCopySends: number;
+  /** Datagrams that arrived larger than the receive buffer (delivered truncated, flagged). */
+  truncated: number;
+  /** Times the receive buffers ran out (io_uring ENOBUFS; the receive is re-armed). */
+  bufferExhaustion: number;
+  /** Sends that failed in the kernel. */
+  sendErrors: number;
+  /** Sends dropped because the local send queue was full. */
+  sendDrops: number;
+  /** Sends waiting for a free send slot or socket space. */
+  sendQueued: number;
+  /** Receive buffers handed out and not yet returned. */
+  buffersOutstanding: number;
+  /** Kernel entries (io_uring_enter or epoll_wait calls). */
+  submits: number;
+  /** Cross-thread wake-ups received. */
+  wakeups: number;
+  /** Open sockets. */
+  sockets: number;
+}
+
+/** Options shared by both backends. */
+export interface BackendOptions {
+  /** Where events go. */
+  onEvent: EventSink;
+  /** Receive buffers (io_uring: a power of two). Default 1024. */
+  recvBuffers?: number;
+  /**
+   * Bytes per receive buffer, default 2048. Datagrams larger than what fits are delivered
+   * truncated and flagged; use 65,600 or more to receive any UDP datagram whole.
+   */
+  recvBufferSize?: number;
+  /** Datagrams that may wait locally for send capacity before new ones are dropped. Default 65,536. */
+  sendQueueLimit?: number;
+}
+
+/** Largest UDP payload over IPv4. */
+export const MAX_UDP_PAYLOAD = 65507;
+
+/** Turns a negative errno from the shim into an `IoError`. */
+export function ioError(negErrno: number): IoError {
+  return { code: getSystemErrorName(negErrno), message: getSystemErrorMessage(negErrno) };
+}
+
+/** Wakes the backend whose `wakeHandle` is `handle`, from any thread. */
+export function wakeBackend(handle: number): void {
+  native().sio_wake(handle);
+}
+
+/** Number of open file descriptors in this process (for leak checks in tests). */
+export function openFileDescriptors(): number {
+  return native().sio_count_fds();
+}
+
+/** Base stats object with every counter at zero. */
+export function zeroStats(): BackendStats {
+  return {
+    eventsIn: 0,
+    packetsOut: 0,
+    zeroCopySends: 0,
+    truncated: 0,
+    bufferExhaustion: 0,
+    sendErrors: 0,
+    sendDrops: 0,
+    sendQueued: 0,
+    buffersOutstanding: 0,
+    submits: 0,
+    wakeups: 0,
+    sockets: 0,
+  };
+}

@@ -1,0 +1,411 @@
+import { type Pointer, toArrayBuffer } from "bun:ffi";
+import { SocketAddr } from "../io/addr.ts";
+import { type Native, native } from "../native/load.ts";
+import { type Backend, type BackendOptions, ioError, MAX_UDP_PAYLOAD } from "./backend.ts";
+import { type Sock, SocketTable } from "./sockets.ts";
+
+// Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
+const OP_RECV_MULTI = 1;
+const OP_SENDMSG = 2;
+const OP_CANCEL = 3;
+const OP_WAKE_READ = 4;
+const OP_RECYCLE = 5;
+const CMD_BYTES = 64;
+const CQE_BYTES = 16;
+const SLOT_HEADER = 128;
+
+// user_data: high 32 bits say what completed, low 32 bits which one
+const UD_RECV = 1;
+const UD_SEND = 2;
+const UD_WAKE = 3;
+const UD_CANCEL = 4;
+
+const CQE_F_BUFFER = 1;
+const CQE_F_MORE = 2;
+const PREP_FAILED = 0xffffffff;
+const MSG_TRUNC = 0x20;
+const ENOBUFS = -105;
+const ECANCELED = -125;
+
+/** io_uring backend options. */
+export interface UringOptions extends BackendOptions {
+  /** Submission queue entries. Default 1024. */
+  entries?: number;
+  /** Send slots for datagrams up to 1,920 bytes. Default 1024. */
+  sendSlots?: number;
+  /** Send slots for larger datagrams (up to 65,507 bytes). Default 16. */
+  largeSendSlots?: number;
+}
+
+/** What the io_uring feature probe found (see `probeUring`). */
+export interface UringProbe {
+  readonly available: boolean;
+  /** -errno name when unavailable (ENOSYS: no io_uring; EPERM: disabled by policy/seccomp). */
+  readonly error?: string;
+  readonly singleIssuer: boolean;
+  readonly deferTaskrun: boolean;
+  readonly coopTaskrun: boolean;
+  readonly multishotRecvmsg: boolean;
+  readonly bufferRings: boolean;
+}
+
+/** Probes what io_uring offers on this kernel (never throws for missing support). */
+export function probeUring(): UringProbe {
+  const bits = native().sio_uring_probe();
+  if (bits < 0) {
+    const e = ioError(bits);
+    return {
+      available: false,
+      error: `${e.code}: ${e.message}`,
+      singleIssuer: false,
+      deferTaskrun: false,
+      coopTaskrun: false,
+      multishotRecvmsg: false,
+      bufferRings: false,
+    };
+  }
+  return {
+    available: (bits & 1) !== 0,
+    singleIssuer: (bits & 2) !== 0,
+    deferTaskrun: (bits & 4) !== 0,
+    coopTaskrun: (bits & 8) !== 0,
+    multishotRecvmsg: (bits & 16) !== 0,
+    bufferRings: (bits & 32) !== 0,
+  };
+}
+
+/** The io_uring backend could not be created. */
+export class UringUnavailableError extends Error {
+  override readonly name = "UringUnavailableError";
+}
+
+/**
+ * io_uring backend: multishot recvmsg into a provided-buffer ring, sendmsg from send slots (or
+ * straight from a receive buffer), one io_uring_enter per poll for everything queued, and an
+ * eventfd read by the ring as the cross-thread wake-up. Use from the thread that created it.
+ */
+export class UringBackend extends SocketTable implements Backend {
+  readonly kind = "uring" as const;
+  readonly wakeHandle: number;
+  /** IORING_SETUP_* flags the ring was created with. */
+  readonly setupFlags: number;
+  readonly #n: Native;
+  readonly #ring: Pointer;
+  readonly #cmds: DataView;
+  readonly #cmdBytes: Uint8Array;
+  readonly #cmdCap: number;
+  #cmdCount = 0;
+  readonly #cqes: DataView;
+  readonly #bufs: Uint8Array;
+  readonly #bufsAddr: number;
+  readonly #bufSize: number;
+  readonly #payloadOffset: number;
+  readonly #slots: Uint8Array;
+  readonly #slotsAddr: number;
+  readonly #smallCount: number;
+  readonly #smallSize: number;
+  readonly #largeSize: number;
+  readonly #freeSmall: number[] = [];
+  readonly #freeLarge: number[] = [];
+  readonly #slotSock: Int32Array; // socket index of each busy slot
+  readonly #slotBuffer: Int32Array; // receive buffer a zero-copy send holds, or -1
+  readonly #bufferRefs: Int32Array; // zero-copy sends holding each receive buffer
+  readonly #bufferHeld: Uint8Array; // 1 while a buffer is out of the ring
+  readonly #armed: boolean[] = []; // per socket index: multishot receive armed
+  readonly #waiting: { sock: Sock; to: SocketAddr; data: Uint8Array }[] = [];
+  #closed = false;
+
+  /** Creates the ring. Throws UringUnavailableError (with the reason) when io_uring cannot be used. */
+  constructor(options: UringOptions) {
+    super(options);
+    const n = native();
+    this.#n = n;
+    const entries = options.entries ?? 1024;
+    const bufCount = options.recvBuffers ?? 1024;
+    this.#bufSize = options.recvBufferSize ?? 2048;
+    const small = options.sendSlots ?? 1024;
+    const large = options.largeSendSlots ?? 16;
+    this.#smallSize = 2048;
+    this.#largeSize = SLOT_HEADER + 65536;
+    this.#cmdCap = entries;
+    const err = new Int32Array(1);
+    const ring = n.sio_uring_new(
+      entries,
+      bufCount,
+      this.#bufSize,
+      small,
+      this.#smallSize,
+      large,
+      this.#largeSize,
+      entries,
+      err,
+    );
+    if (ring === null) {
+      const e = ioError(err[0] as number);
+      throw new UringUnavailableError(
+        `io_uring is not usable here (${e.code}: ${e.message}).${e.code === "EPERM" || e.code === "ENOSYS" ? ' It may be disabled (kernel.io_uring_disabled, or a container\'s seccomp profile); use backend: "epoll" or "auto".' : e.code === "ENOMEM" ? " Lower recvBuffers/recvBufferSize or raise the memlock limit (ulimit -l)." : ""}`,
+      );
+    }
+    this.#ring = ring as Pointer;
+    const info = (what: number) => n.sio_uring_info(ring, what) as number;
+    this.#cmds = new DataView(toArrayBuffer(info(0) as Pointer, 0, entries * CMD_BYTES));
+    this.#cmdBytes = new Uint8Array(this.#cmds.buffer);
+    this.#cqes = new DataView(toArrayBuffer(info(1) as Pointer, 0, info(6) * CQE_BYTES));
+    this.#bufsAddr = info(2);
+    this.#bufs = new Uint8Array(
+      toArrayBuffer(this.#bufsAddr as Pointer, 0, bufCount * this.#bufSize),
+    );
+    this.#slotsAddr = info(3);
+    this.#slots = new Uint8Array(
+      toArrayBuffer(
+        this.#slotsAddr as Pointer,
+        0,
+        small * this.#smallSize + large * this.#largeSize,
+      ),
+    );
+    this.setupFlags = info(4);
+    this.wakeHandle = info(5);
+    this.#payloadOffset = info(7);
+    this.#smallCount = small;
+    for (let i = small - 1; i >= 0; i--) this.#freeSmall.push(i);
+    for (let i = small + large - 1; i >= small; i--) this.#freeLarge.push(i);
+    this.#slotSock = new Int32Array(small + large).fill(-1);
+    this.#slotBuffer = new Int32Array(small + large).fill(-1);
+    this.#bufferRefs = new Int32Array(bufCount);
+    this.#bufferHeld = new Uint8Array(bufCount);
+    this.#command(OP_WAKE_READ, -1, UD_WAKE, 0);
+  }
+
+  poll(timeoutMs: number): number {
+    if (this.#closed) throw new Error("backend is closed");
+    this.#retryWaiting();
+    const timeoutNs = this.hasQueued() ? 0 : timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6);
+    const count = this.#enter(timeoutNs);
+    let delivered = this.deliverQueued();
+    for (let i = 0; i < count; i++) delivered += this.#complete(i);
+    return delivered + this.deliverQueued();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    for (const sock of this.openSocks()) {
+      if (sock.state === "open") {
+        sock.state = "closing";
+        this.startClose(sock);
+      }
+    }
+    this.#waiting.length = 0;
+    const deadline = Date.now() + 2000;
+    while (this.openSocks().length > 0 && Date.now() < deadline) {
+      const count = this.#enter(50e6);
+      for (let i = 0; i < count; i++) this.#complete(i);
+    }
+    for (const sock of this.openSocks()) this.finishClose(sock);
+    this.#closed = true;
+    this.#n.sio_uring_free(this.#ring);
+  }
+
+  protected armReceive(sock: Sock): void {
+    this.#armed[sock.index] = true;
+    this.#command(OP_RECV_MULTI, sock.fd, UD_RECV, sock.index);
+  }
+
+  protected startClose(sock: Sock): void {
+    if (this.#armed[sock.index]) {
+      this.#command(OP_CANCEL, -1, UD_CANCEL, sock.index, UD_RECV * 2 ** 32 + sock.index);
+    } else if (sock.inFlight === 0) {
+      this.finishClose(sock);
+    }
+  }
+
+  protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
+    const length = data.length;
+    if (length > MAX_UDP_PAYLOAD && to.family === 4) {
+      this.counters.sendErrors++;
+      this.queue(sock.owner, {
+        kind: "udp-send-error",
+        socket: sock.id,
+        error: {
+          code: "EMSGSIZE",
+          message: `datagram of ${length} bytes is larger than UDP allows (${MAX_UDP_PAYLOAD})`,
+        },
+      });
+      return;
+    }
+    const zeroCopy = data.buffer === this.#bufs.buffer;
+    const pool =
+      length <= this.#smallSize - SLOT_HEADER || zeroCopy ? this.#freeSmall : this.#freeLarge;
+    const slot = pool.pop();
+    if (slot === undefined) {
+      if (this.#waiting.length >= this.sendQueueLimit) {
+        this.counters.sendDrops++;
+        return;
+      }
+      this.#waiting.push({ sock, to: to.copy(), data: data.slice() });
+      this.counters.sendQueued = this.#waiting.length;
+      return;
+    }
+    let address: number;
+    if (zeroCopy) {
+      const buffer = Math.floor(data.byteOffset / this.#bufSize);
+      this.#slotBuffer[slot] = buffer;
+      this.#bufferRefs[buffer] = (this.#bufferRefs[buffer] as number) + 1;
+      address = this.#bufsAddr + data.byteOffset;
+      this.counters.zeroCopySends++;
+    } else {
+      const offset = this.#slotOffset(slot) + SLOT_HEADER;
+      this.#slots.set(data, offset);
+      address = this.#slotsAddr + offset;
+    }
+    this.#slotSock[slot] = sock.index;
+    sock.inFlight++;
+    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, address);
+    this.#cmds.setUint32(at + 24, length, true);
+    this.#cmdBytes.set(to.raw.subarray(0, 28), at + 32);
+  }
+
+  #slotOffset(slot: number): number {
+    return slot < this.#smallCount
+      ? slot * this.#smallSize
+      : this.#smallCount * this.#smallSize + (slot - this.#smallCount) * this.#largeSize;
+  }
+
+  /** Writes a command; returns its byte offset (for callers that fill more fields). */
+  #command(op: number, fd: number, type: number, index: number, addr = 0): number {
+    if (this.#cmdCount === this.#cmdCap) {
+      // the command array is full: hand it over now (no waiting) and keep the completions
+      const count = this.#enter(0);
+      for (let i = 0; i < count; i++) this.#complete(i);
+    }
+    const at = this.#cmdCount++ * CMD_BYTES;
+    const c = this.#cmds;
+    c.setUint8(at, op);
+    c.setInt32(at + 4, fd, true);
+    c.setUint32(at + 8, index, true);
+    c.setUint32(at + 12, type, true);
+    c.setUint32(at + 16, addr % 2 ** 32, true);
+    c.setUint32(at + 20, Math.floor(addr / 2 ** 32), true);
+    c.setUint32(at + 28, index, true); // slot / buffer id
+    return at;
+  }
+
+  #enter(timeoutNs: number): number {
+    const n = this.#cmdCount;
+    this.#cmdCount = 0;
+    this.counters.submits++;
+    const r = this.#n.sio_uring_enter(this.#ring, n, timeoutNs);
+    if (r < 0) throw new Error(`io_uring_enter failed: ${ioError(r).code}`);
+    return r;
+  }
+
+  /** Handles completion `i` of the last enter; returns the number of events delivered. */
+  #complete(i: number): number {
+    const at = i * CQE_BYTES;
+    const q = this.#cqes;
+    const index = q.getUint32(at, true);
+    const type = q.getUint32(at + 4, true);
+    const res = q.getInt32(at + 8, true);
+    const flags = q.getUint32(at + 12, true);
+    switch (type) {
+      case UD_RECV:
+        return this.#received(index, res, flags);
+      case UD_SEND:
+        this.#sent(index, res);
+        return 0;
+      case UD_WAKE:
+        if (!this.#closed) {
+          if (res >= 0) this.counters.wakeups++;
+          this.#command(OP_WAKE_READ, -1, UD_WAKE, 0);
+        }
+        return 0;
+      default: // UD_CANCEL: the cancelled receive reports itself through its own completion
+        return 0;
+    }
+  }
+
+  #received(index: number, res: number, flags: number): number {
+    const sock = this.socks[index];
+    let delivered = 0;
+    if (flags !== PREP_FAILED && (flags & CQE_F_BUFFER) !== 0) {
+      const buffer = flags >>> 16;
+      this.#bufferHeld[buffer] = 1;
+      this.counters.buffersOutstanding++;
+      if (res >= 0 && sock !== undefined && sock.state === "open") {
+        delivered = this.#deliverPacket(sock, buffer);
+      }
+      if (this.#bufferRefs[buffer] === 0) this.#recycle(buffer);
+    }
+    const more = flags !== PREP_FAILED && (flags & CQE_F_MORE) !== 0;
+    if (more || sock === undefined) return delivered;
+    this.#armed[index] = false;
+    if (sock.state === "closing") {
+      if (sock.inFlight === 0) this.finishClose(sock);
+    } else if (res >= 0 || res === ENOBUFS) {
+      if (res === ENOBUFS) this.counters.bufferExhaustion++;
+      this.armReceive(sock);
+    } else if (res !== ECANCELED) {
+      sock.state = "closing";
+      if (sock.inFlight === 0) this.finishClose(sock, ioError(res));
+    }
+    return delivered;
+  }
+
+  #deliverPacket(sock: Sock, buffer: number): number {
+    const base = buffer * this.#bufSize;
+    const header = new DataView(this.#bufs.buffer, base, 16);
+    const size = header.getUint32(8, true);
+    const outFlags = header.getUint32(12, true);
+    const room = this.#bufSize - this.#payloadOffset;
+    const length = Math.min(size, room);
+    const truncated = (outFlags & MSG_TRUNC) !== 0 || size > room;
+    if (truncated) this.counters.truncated++;
+    const from = new SocketAddr(this.#bufs.subarray(base + 16, base + 16 + 28));
+    const data = this.#bufs.subarray(
+      base + this.#payloadOffset,
+      base + this.#payloadOffset + length,
+    );
+    this.counters.eventsIn++;
+    this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+    return 1;
+  }
+
+  #recycle(buffer: number): void {
+    if (this.#bufferHeld[buffer] === 0) return;
+    this.#bufferHeld[buffer] = 0;
+    this.counters.buffersOutstanding--;
+    if (!this.#closed) this.#command(OP_RECYCLE, -1, 0, buffer);
+  }
+
+  #sent(slot: number, res: number): void {
+    const sockIndex = this.#slotSock[slot] as number;
+    this.#slotSock[slot] = -1;
+    const buffer = this.#slotBuffer[slot] as number;
+    if (buffer >= 0) {
+      this.#slotBuffer[slot] = -1;
+      const refs = (this.#bufferRefs[buffer] as number) - 1;
+      this.#bufferRefs[buffer] = refs;
+      if (refs === 0) this.#recycle(buffer);
+    }
+    (slot < this.#smallCount ? this.#freeSmall : this.#freeLarge).push(slot);
+    const sock = this.socks[sockIndex];
+    if (sock === undefined) return;
+    sock.inFlight--;
+    if (res >= 0) {
+      this.counters.packetsOut++;
+    } else {
+      this.counters.sendErrors++;
+      this.queue(sock.owner, { kind: "udp-send-error", socket: sock.id, error: ioError(res) });
+    }
+    if (sock.state === "closing" && sock.inFlight === 0 && !this.#armed[sock.index])
+      this.finishClose(sock);
+  }
+
+  #retryWaiting(): void {
+    if (this.#waiting.length === 0) return;
+    const waiting = this.#waiting.splice(0);
+    this.counters.sendQueued = 0;
+    for (const w of waiting) {
+      if (w.sock.state === "open") this.sendOne(w.sock, w.to, w.data);
+    }
+  }
+}
