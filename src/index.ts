@@ -1,4 +1,8 @@
 /** bun-sansio: a sans-IO runtime for Bun on Linux. */
+
+export * from "./backend/index.ts";
 export * from "./bus/index.ts";
+export * from "./io/index.ts";
+export { NativeLoadError } from "./native/load.ts";
 export * from "./ring/index.ts";
 export * from "./task/index.ts";

@@ -1,0 +1,238 @@
+import { ptr } from "bun:ffi";
+import { SocketAddr } from "../io/addr.ts";
+import { type Native, native } from "../native/load.ts";
+import { type Backend, type BackendOptions, ioError, MAX_UDP_PAYLOAD } from "./backend.ts";
+import { type Sock, SocketTable } from "./sockets.ts";
+
+const BATCH = 64; // datagrams per recvmmsg / sendmmsg call
+const META_BYTES = 48;
+const ENTRY_BYTES = 48;
+const EPOLLIN = 0x001;
+const EPOLLOUT = 0x004;
+const WAKE_TOKEN = 0xffffffff;
+const MSG_TRUNC = 0x20;
+
+/**
+ * epoll backend: the same events and semantics as the io_uring backend, with readiness
+ * notification plus recvmmsg/sendmmsg batches, for kernels and containers without io_uring.
+ * Sends are handed to the kernel before the receive buffers are reused, so echoing a received
+ * view needs no copy; datagrams that would block are copied and sent when the socket drains.
+ */
+export class EpollBackend extends SocketTable implements Backend {
+  readonly kind = "epoll" as const;
+  readonly wakeHandle: number;
+  readonly #n: Native;
+  readonly #ep: number;
+  readonly #bufSize: number;
+  readonly #bufs: Uint8Array;
+  readonly #bufsAddr: number;
+  readonly #meta: Uint8Array;
+  readonly #metaView: DataView;
+  readonly #events: Uint8Array;
+  readonly #eventsView: DataView;
+  readonly #entries: Uint8Array;
+  readonly #entriesView: DataView;
+  readonly #entryData: (Uint8Array | undefined)[] = []; // keeps batch data alive until sent
+  #batchSock: Sock | undefined;
+  #batchCount = 0;
+  /** Per socket index: datagrams (copied) waiting for the socket to accept more. */
+  readonly #blocked: { to: SocketAddr; data: Uint8Array }[][] = [];
+  #closed = false;
+
+  constructor(options: BackendOptions) {
+    super(options);
+    const n = native();
+    this.#n = n;
+    this.#bufSize = options.recvBufferSize ?? 2048;
+    this.#bufs = new Uint8Array(BATCH * this.#bufSize);
+    this.#bufsAddr = ptr(this.#bufs);
+    this.#meta = new Uint8Array(BATCH * META_BYTES);
+    this.#metaView = new DataView(this.#meta.buffer);
+    this.#events = new Uint8Array(BATCH * 16);
+    this.#eventsView = new DataView(this.#events.buffer);
+    this.#entries = new Uint8Array(BATCH * ENTRY_BYTES);
+    this.#entriesView = new DataView(this.#entries.buffer);
+    const ep = n.sio_epoll_new();
+    if (ep < 0) throw new Error(`epoll_create1 failed: ${ioError(ep).code}`);
+    const wake = n.sio_eventfd();
+    if (wake < 0) {
+      n.sio_close(ep);
+      throw new Error(`eventfd failed: ${ioError(wake).code}`);
+    }
+    n.sio_epoll_ctl(ep, 1, wake, EPOLLIN, WAKE_TOKEN);
+    this.#ep = ep;
+    this.wakeHandle = wake;
+  }
+
+  poll(timeoutMs: number): number {
+    if (this.#closed) throw new Error("backend is closed");
+    this.#retryBlocked();
+    this.#flush(); // sends queued by act() since the last poll
+    const timeout = this.hasQueued() ? 0 : timeoutMs < 0 ? -1 : Math.ceil(timeoutMs);
+    this.counters.submits++;
+    const count = this.#n.sio_epoll_wait(this.#ep, this.#events, BATCH, timeout);
+    if (count < 0) throw new Error(`epoll_wait failed: ${ioError(count).code}`);
+    let delivered = this.deliverQueued();
+    for (let i = 0; i < count; i++) {
+      const token = this.#eventsView.getUint32(i * 16, true);
+      const events = this.#eventsView.getUint32(i * 16 + 8, true);
+      if (token === WAKE_TOKEN) {
+        this.#n.sio_eventfd_drain(this.wakeHandle);
+        this.counters.wakeups++;
+        continue;
+      }
+      const sock = this.socks[token];
+      if (sock === undefined) continue;
+      if ((events & EPOLLOUT) !== 0) this.#retryBlocked();
+      if ((events & ~EPOLLOUT) !== 0) delivered += this.#receive(sock);
+    }
+    return delivered + this.deliverQueued();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    for (const sock of this.openSocks()) this.finishClose(sock);
+    this.#n.sio_close(this.wakeHandle);
+    this.#n.sio_close(this.#ep);
+    this.#closed = true;
+  }
+
+  protected armReceive(sock: Sock): void {
+    this.#blocked[sock.index] = [];
+    const r = this.#n.sio_epoll_ctl(this.#ep, 1, sock.fd, EPOLLIN, sock.index);
+    if (r < 0) {
+      sock.state = "closing";
+      this.finishClose(sock, ioError(r));
+    }
+  }
+
+  protected startClose(sock: Sock): void {
+    if (this.#batchSock === sock) this.#flush();
+    this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
+    this.#blocked[sock.index] = [];
+    this.finishClose(sock);
+  }
+
+  protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
+    if (data.length > MAX_UDP_PAYLOAD && to.family === 4) {
+      this.counters.sendErrors++;
+      this.queue(sock.owner, {
+        kind: "udp-send-error",
+        socket: sock.id,
+        error: {
+          code: "EMSGSIZE",
+          message: `datagram of ${data.length} bytes is larger than UDP allows (${MAX_UDP_PAYLOAD})`,
+        },
+      });
+      return;
+    }
+    const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
+    if (blocked.length > 0) {
+      this.#hold(sock, to, data); // keep order behind what is already waiting
+      return;
+    }
+    if (this.#batchSock !== sock || this.#batchCount === BATCH) this.#flush();
+    this.#batchSock = sock;
+    const at = this.#batchCount * ENTRY_BYTES;
+    const zeroCopy = data.buffer === this.#bufs.buffer;
+    const address = zeroCopy
+      ? this.#bufsAddr + data.byteOffset
+      : data.length === 0
+        ? this.#bufsAddr
+        : ptr(data);
+    if (zeroCopy) this.counters.zeroCopySends++;
+    this.#entriesView.setUint32(at, address % 2 ** 32, true);
+    this.#entriesView.setUint32(at + 4, Math.floor(address / 2 ** 32), true);
+    this.#entriesView.setUint32(at + 8, data.length, true);
+    this.#entries.set(to.raw.subarray(0, 28), at + 16);
+    this.#entryData[this.#batchCount] = data;
+    this.#batchCount++;
+  }
+
+  /** Reads every waiting datagram of `sock` and delivers it; sends go out before buffers are reused. */
+  #receive(sock: Sock): number {
+    let delivered = 0;
+    for (;;) {
+      const r = this.#n.sio_recvmmsg(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#meta);
+      if (r < 0) {
+        sock.state = "closing";
+        this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
+        this.finishClose(sock, ioError(r));
+        return delivered;
+      }
+      for (let i = 0; i < r && sock.state === "open"; i++) {
+        const m = i * META_BYTES;
+        const size = this.#metaView.getInt32(m, true);
+        const truncated =
+          (this.#metaView.getUint32(m + 4, true) & MSG_TRUNC) !== 0 || size > this.#bufSize;
+        if (truncated) this.counters.truncated++;
+        const base = i * this.#bufSize;
+        const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
+        const from = new SocketAddr(this.#meta.subarray(m + 16, m + 44));
+        this.counters.eventsIn++;
+        this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+        delivered++;
+      }
+      this.#flush();
+      if (r < BATCH || sock.state !== "open") return delivered;
+    }
+  }
+
+  /** Hands the current batch to sendmmsg; what would block is copied and waits for EPOLLOUT. */
+  #flush(): void {
+    const sock = this.#batchSock;
+    const count = this.#batchCount;
+    this.#batchSock = undefined;
+    this.#batchCount = 0;
+    if (sock === undefined || count === 0) return;
+    let done = 0;
+    while (done < count) {
+      const r = this.#n.sio_sendmmsg(
+        sock.fd,
+        this.#entries.subarray(done * ENTRY_BYTES),
+        count - done,
+      );
+      if (r > 0) {
+        done += r;
+        this.counters.packetsOut += r;
+      } else if (r === 0) {
+        break; // would block
+      } else {
+        this.counters.sendErrors++;
+        this.queue(sock.owner, { kind: "udp-send-error", socket: sock.id, error: ioError(r) });
+        done++; // skip the datagram that failed, keep the rest
+      }
+    }
+    for (let i = done; i < count; i++) {
+      const at = i * ENTRY_BYTES;
+      const to = new SocketAddr(this.#entries.slice(at + 16, at + 44));
+      this.#hold(sock, to, this.#entryData[i] as Uint8Array);
+    }
+    this.#entryData.fill(undefined, 0, count);
+  }
+
+  #hold(sock: Sock, to: SocketAddr, data: Uint8Array): void {
+    const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
+    if (this.counters.sendQueued >= this.sendQueueLimit) {
+      this.counters.sendDrops++;
+      return;
+    }
+    if (blocked.length === 0)
+      this.#n.sio_epoll_ctl(this.#ep, 2, sock.fd, EPOLLIN | EPOLLOUT, sock.index);
+    blocked.push({ to: to.copy(), data: data.slice() });
+    this.counters.sendQueued++;
+  }
+
+  #retryBlocked(): void {
+    if (this.counters.sendQueued === 0) return;
+    for (const sock of this.openSocks()) {
+      const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
+      if (blocked.length === 0) continue;
+      const waiting = blocked.splice(0);
+      this.counters.sendQueued -= waiting.length;
+      this.#n.sio_epoll_ctl(this.#ep, 2, sock.fd, EPOLLIN, sock.index);
+      for (const w of waiting) this.sendOne(sock, w.to, w.data);
+      this.#flush();
+    }
+  }
+}
