@@ -345,7 +345,8 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
   }
   switch (c->op) {
     case SIO_OP_RECV_MULTI:
-      io_uring_prep_recvmsg_multishot(sqe, c->fd, &u->recv_template, 0);
+      // MSG_TRUNC: a datagram larger than the buffer reports its real size (payloadlen)
+      io_uring_prep_recvmsg_multishot(sqe, c->fd, &u->recv_template, MSG_TRUNC);
       sqe->flags |= IOSQE_BUFFER_SELECT;
       sqe->buf_group = 0;
       break;

@@ -1,0 +1,191 @@
+/**
+ * One conformance suite, run against both backends with real sockets on loopback.
+ */
+import { describe, expect, test } from "bun:test";
+import { openFileDescriptors, probeUring, SocketAddr } from "../../src/index.ts";
+import { Harness, KINDS } from "./harness.ts";
+
+if (process.env.CI === "true" && !probeUring().available) {
+  throw new Error(`CI=true but io_uring is unavailable here: ${probeUring().error}`);
+}
+
+function payload(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (seed + i * 131) & 0xff;
+  return out;
+}
+
+for (const kind of KINDS) {
+  describe(`${kind} backend`, () => {
+    test("echo between two sockets, IPv4 and IPv6, port 0 resolved to the real port", () => {
+      for (const host of ["127.0.0.1", "::1"]) {
+        const h = new Harness(kind);
+        const server = h.listen(1, host);
+        const client = h.listen(2, host);
+        expect(server.port).toBeGreaterThan(0);
+        expect(server.address).toBe(host);
+        expect(server.family).toBe(host === "::1" ? 6 : 4);
+        h.onPacket = (p) => {
+          if (p.socket === 1) h.backend.act(0, { kind: "udp-send", socket: 1, to: p.from, data: p.data });
+        };
+        const msg = payload(100, 7);
+        h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: msg });
+        expect(h.until(() => h.packets(2).length === 1)).toBe(true);
+        const echoed = h.packets(2)[0];
+        expect(echoed?.data).toEqual(msg);
+        expect(echoed?.from.toString()).toBe(server.toString());
+        expect(h.packets(1)[0]?.from.port).toBe(client.port);
+        expect(h.backend.stats().zeroCopySends).toBe(1); // the echo sent the receive buffer itself
+        h.backend.close();
+      }
+    });
+
+    test("EADDRINUSE arrives as a result event; a taken socket id is refused too", () => {
+      const h = new Harness(kind);
+      const taken = h.listen(1);
+      h.backend.act(0, { kind: "udp-listen", socket: 2, bind: taken });
+      h.backend.act(0, { kind: "udp-listen", socket: 1, bind: SocketAddr.parse("127.0.0.1", 0) });
+      h.until(() => h.events.filter((e) => e.kind === "udp-listen-result").length === 3);
+      const results = h.events.filter((e) => e.kind === "udp-listen-result");
+      expect(results[1]).toMatchObject({ socket: 2, error: { code: "EADDRINUSE", message: "address already in use" } });
+      expect(results[2]).toMatchObject({ socket: 1, error: { code: "EEXIST" } });
+      h.backend.close();
+    });
+
+    test("datagrams of 0, 1, 1472 and 65507 bytes; truncation is reported, never silent", () => {
+      for (const recvBufferSize of [2048, 65600]) {
+        const h = new Harness(kind, { recvBufferSize, recvBuffers: 64 });
+        const server = h.listen(1);
+        h.listen(2);
+        const sizes = [0, 1, 1472, 65507];
+        for (const size of sizes) h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(size, size) });
+        expect(h.until(() => h.packets(1).length === sizes.length)).toBe(true);
+        const got = h.packets(1);
+        for (const [i, size] of sizes.entries()) {
+          const p = got[i];
+          expect(p?.size).toBe(size);
+          const fits = size + 44 <= recvBufferSize;
+          expect(p?.truncated).toBe(!fits);
+          // whatever arrived is the datagram's own first bytes
+          expect(p?.data).toEqual(payload(size, size).subarray(0, p?.data.length));
+          if (fits) expect(p?.data.length).toBe(size);
+        }
+        expect(h.backend.stats().truncated).toBe(recvBufferSize === 2048 ? 1 : 0);
+        h.backend.close();
+      }
+    });
+
+    test("a burst of 100,000 packets: none corrupted or duplicated, every loss accounted for", () => {
+      const h = new Harness(kind, { recvBuffers: 4096 });
+      const server = h.listen(1);
+      h.listen(2);
+      const total = 100_000;
+      const seen = new Uint8Array(total);
+      let corrupted = 0;
+      let duplicates = 0;
+      let received = 0;
+      h.onPacket = (p) => {
+        const v = new DataView(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+        const seq = v.getUint32(0, true);
+        if (Bun.hash.crc32(p.data.subarray(8)) !== v.getUint32(4, true) || seq >= total) corrupted++;
+        else if (seen[seq] === 1) duplicates++;
+        else seen[seq] = 1;
+        received++;
+      };
+      // keep only counters, not 100,000 copied events
+      const keep = h.events;
+      const before = udpDrops();
+      for (let seq = 0; seq < total; seq++) {
+        const data = payload(8 + (seq % 200), seq);
+        const v = new DataView(data.buffer);
+        v.setUint32(0, seq, true);
+        v.setUint32(4, Bun.hash.crc32(data.subarray(8)), true);
+        h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data });
+        if (seq % 256 === 255) {
+          h.backend.poll(0);
+          keep.length = 0;
+        }
+      }
+      let idle = 0;
+      while (idle < 5) {
+        idle = h.backend.poll(50) === 0 ? idle + 1 : 0;
+        keep.length = 0;
+      }
+      const kernelDrops = udpDrops() - before;
+      const lost = total - received;
+      console.log(`${kind}: ${received} of ${total} received, ${lost} lost, kernel counted ${kernelDrops} drops, ${h.backend.stats().bufferExhaustion} buffer exhaustions`);
+      expect(corrupted).toBe(0);
+      expect(duplicates).toBe(0);
+      expect(h.backend.stats().sendErrors).toBe(0);
+      // a loss is never silent: the kernel's UDP drop counters account for every missing packet
+      expect(lost).toBeLessThanOrEqual(kernelDrops);
+      expect(received).toBeGreaterThan(0);
+      h.backend.close();
+    });
+
+    test("a parked backend is woken from another Worker", async () => {
+      const h = new Harness(kind);
+      h.listen(1);
+      const worker = new Worker(new URL("./workers/waker.ts", import.meta.url).href);
+      const woke = new Promise((resolve) => {
+        worker.onmessage = resolve;
+      });
+      worker.postMessage({ handle: h.backend.wakeHandle, delayMs: 100 });
+      // parked for up to 30 s: only the wake-up ends this early
+      const events = h.backend.poll(30_000);
+      await woke;
+      const closed = new Promise((resolve) => worker.addEventListener("close", resolve));
+      worker.terminate();
+      await closed; // its thread's descriptors are gone before the next test counts them
+      expect(events).toBe(0);
+      expect(h.backend.stats().wakeups).toBe(1);
+      h.backend.close();
+    });
+
+    test("unlisten reports udp-closed; sends on a closed or unknown socket are reported", () => {
+      const h = new Harness(kind);
+      const server = h.listen(1);
+      h.backend.act(0, { kind: "udp-unlisten", socket: 1 });
+      h.backend.act(0, { kind: "udp-send", socket: 1, to: server, data: payload(4, 1) });
+      h.backend.act(0, { kind: "udp-send", socket: 99, to: server, data: payload(4, 1) });
+      h.until(() => h.events.some((e) => e.kind === "udp-closed"));
+      expect(h.events).toContainEqual({ kind: "udp-closed", socket: 1 });
+      expect(h.events.filter((e) => e.kind === "udp-send-error").map((e) => e.socket)).toEqual([1, 99]);
+      expect(h.backend.stats().sockets).toBe(0);
+      h.backend.close();
+    });
+
+    test("close with operations in flight gives back every file descriptor and buffer", () => {
+      const fds = openFileDescriptors();
+      const h = new Harness(kind, { recvBuffers: 64 });
+      const server = h.listen(1);
+      h.listen(2);
+      h.listen(3, "::1");
+      // receives armed, a burst sent, some of it received and echoed, the rest still in flight
+      h.onPacket = (p) => h.backend.act(0, { kind: "udp-send", socket: 1, to: p.from, data: p.data });
+      for (let i = 0; i < 2000; i++) h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(64, i) });
+      h.backend.poll(0);
+      for (let i = 0; i < 500; i++) h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(1200, i) });
+      h.backend.close();
+      const stats = h.backend.stats();
+      expect(stats.sockets).toBe(0);
+      expect(stats.buffersOutstanding).toBe(0);
+      expect(openFileDescriptors()).toBe(fds);
+    });
+  });
+}
+
+/** The kernel's UDP receive-side drop counters (all sockets): RcvbufErrors + InErrors for v4 and v6. */
+function udpDrops(): number {
+  let drops = 0;
+  const snmp = require("node:fs").readFileSync("/proc/net/snmp", "utf8") as string;
+  const lines = snmp.split("\n").filter((l) => l.startsWith("Udp:"));
+  const [names, values] = [lines[0]?.split(/\s+/) ?? [], lines[1]?.split(/\s+/) ?? []];
+  for (const key of ["InErrors"]) drops += Number(values[names.indexOf(key)] ?? 0);
+  const snmp6 = require("node:fs").readFileSync("/proc/net/snmp6", "utf8") as string;
+  for (const line of snmp6.split("\n")) {
+    const [key, value] = line.split(/\s+/);
+    if (key === "Udp6InErrors") drops += Number(value);
+  }
+  return drops;
+}

@@ -1,0 +1,60 @@
+import {
+  type Backend,
+  type BackendKind,
+  createBackend,
+  type NetEvent,
+  SocketAddr,
+  type UringOptions,
+} from "../../src/index.ts";
+
+/** The backends the conformance suite runs against. */
+export const KINDS: readonly Exclude<BackendKind, "auto">[] = ["uring", "epoll"];
+
+type Packet = Extract<NetEvent, { kind: "udp-packet" }>;
+
+/**
+ * A backend plus the events it delivered, for tests. Packets are copied (their views die when the
+ * sink returns); an optional `onPacket` runs inside the sink, where echoing the view is zero-copy.
+ */
+export class Harness {
+  readonly backend: Backend;
+  readonly events: NetEvent[] = [];
+  onPacket: ((p: Packet) => void) | undefined;
+
+  constructor(kind: Exclude<BackendKind, "auto">, options: Omit<UringOptions, "onEvent"> = {}) {
+    this.backend = createBackend(kind, {
+      ...options,
+      onEvent: (_owner, e) => {
+        if (e.kind === "udp-packet") {
+          this.onPacket?.(e);
+          this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
+        } else {
+          this.events.push(e);
+        }
+      },
+    });
+  }
+
+  /** Polls until `done()` or `maxPolls` polls of up to 20 ms; returns whether `done()` held. */
+  until(done: () => boolean, maxPolls = 500): boolean {
+    for (let i = 0; i < maxPolls && !done(); i++) this.backend.poll(20);
+    return done();
+  }
+
+  /** Opens a UDP socket and returns its bound address (throws with the error otherwise). */
+  listen(socket: number, address = "127.0.0.1", port = 0, reusePort = false): SocketAddr {
+    this.backend.act(0, { kind: "udp-listen", socket, bind: SocketAddr.parse(address, port), reusePort });
+    const result = () => this.events.find((e) => e.kind === "udp-listen-result" && e.socket === socket);
+    this.until(() => result() !== undefined);
+    const r = result();
+    if (r?.kind !== "udp-listen-result" || r.local === undefined) {
+      throw new Error(`listen failed: ${JSON.stringify(r)}`);
+    }
+    return r.local;
+  }
+
+  /** Packets received on `socket` so far. */
+  packets(socket: number): Packet[] {
+    return this.events.filter((e): e is Packet => e.kind === "udp-packet" && e.socket === socket);
+  }
+}
