@@ -26,7 +26,8 @@ for (const kind of KINDS) {
         expect(server.address).toBe(host);
         expect(server.family).toBe(host === "::1" ? 6 : 4);
         h.onPacket = (p) => {
-          if (p.socket === 1) h.backend.act(0, { kind: "udp-send", socket: 1, to: p.from, data: p.data });
+          if (p.socket === 1)
+            h.backend.act(0, { kind: "udp-send", socket: 1, to: p.from, data: p.data });
         };
         const msg = payload(100, 7);
         h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: msg });
@@ -47,7 +48,10 @@ for (const kind of KINDS) {
       h.backend.act(0, { kind: "udp-listen", socket: 1, bind: SocketAddr.parse("127.0.0.1", 0) });
       h.until(() => h.events.filter((e) => e.kind === "udp-listen-result").length === 3);
       const results = h.events.filter((e) => e.kind === "udp-listen-result");
-      expect(results[1]).toMatchObject({ socket: 2, error: { code: "EADDRINUSE", message: "address already in use" } });
+      expect(results[1]).toMatchObject({
+        socket: 2,
+        error: { code: "EADDRINUSE", message: "address already in use" },
+      });
       expect(results[2]).toMatchObject({ socket: 1, error: { code: "EEXIST" } });
       h.backend.close();
     });
@@ -58,7 +62,8 @@ for (const kind of KINDS) {
         const server = h.listen(1);
         h.listen(2);
         const sizes = [0, 1, 1472, 65507];
-        for (const size of sizes) h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(size, size) });
+        for (const size of sizes)
+          h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(size, size) });
         expect(h.until(() => h.packets(1).length === sizes.length)).toBe(true);
         const got = h.packets(1);
         for (const [i, size] of sizes.entries()) {
@@ -87,7 +92,8 @@ for (const kind of KINDS) {
       h.onPacket = (p) => {
         const v = new DataView(p.data.buffer, p.data.byteOffset, p.data.byteLength);
         const seq = v.getUint32(0, true);
-        if (Bun.hash.crc32(p.data.subarray(8)) !== v.getUint32(4, true) || seq >= total) corrupted++;
+        if (Bun.hash.crc32(p.data.subarray(8)) !== v.getUint32(4, true) || seq >= total)
+          corrupted++;
         else if (seen[seq] === 1) duplicates++;
         else seen[seq] = 1;
         received++;
@@ -113,7 +119,9 @@ for (const kind of KINDS) {
       }
       const kernelDrops = udpDrops() - before;
       const lost = total - received;
-      console.log(`${kind}: ${received} of ${total} received, ${lost} lost, kernel counted ${kernelDrops} drops, ${h.backend.stats().bufferExhaustion} buffer exhaustions`);
+      console.log(
+        `${kind}: ${received} of ${total} received, ${lost} lost, kernel counted ${kernelDrops} drops, ${h.backend.stats().bufferExhaustion} buffer exhaustions`,
+      );
       expect(corrupted).toBe(0);
       expect(duplicates).toBe(0);
       expect(h.backend.stats().sendErrors).toBe(0);
@@ -150,7 +158,9 @@ for (const kind of KINDS) {
       h.backend.act(0, { kind: "udp-send", socket: 99, to: server, data: payload(4, 1) });
       h.until(() => h.events.some((e) => e.kind === "udp-closed"));
       expect(h.events).toContainEqual({ kind: "udp-closed", socket: 1 });
-      expect(h.events.filter((e) => e.kind === "udp-send-error").map((e) => e.socket)).toEqual([1, 99]);
+      expect(h.events.filter((e) => e.kind === "udp-send-error").map((e) => e.socket)).toEqual([
+        1, 99,
+      ]);
       expect(h.backend.stats().sockets).toBe(0);
       h.backend.close();
     });
@@ -162,10 +172,13 @@ for (const kind of KINDS) {
       h.listen(2);
       h.listen(3, "::1");
       // receives armed, a burst sent, some of it received and echoed, the rest still in flight
-      h.onPacket = (p) => h.backend.act(0, { kind: "udp-send", socket: 1, to: p.from, data: p.data });
-      for (let i = 0; i < 2000; i++) h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(64, i) });
+      h.onPacket = (p) =>
+        h.backend.act(0, { kind: "udp-send", socket: 1, to: p.from, data: p.data });
+      for (let i = 0; i < 2000; i++)
+        h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(64, i) });
       h.backend.poll(0);
-      for (let i = 0; i < 500; i++) h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(1200, i) });
+      for (let i = 0; i < 500; i++)
+        h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data: payload(1200, i) });
       h.backend.close();
       const stats = h.backend.stats();
       expect(stats.sockets).toBe(0);

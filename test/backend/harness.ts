@@ -43,8 +43,14 @@ export class Harness {
 
   /** Opens a UDP socket and returns its bound address (throws with the error otherwise). */
   listen(socket: number, address = "127.0.0.1", port = 0, reusePort = false): SocketAddr {
-    this.backend.act(0, { kind: "udp-listen", socket, bind: SocketAddr.parse(address, port), reusePort });
-    const result = () => this.events.find((e) => e.kind === "udp-listen-result" && e.socket === socket);
+    this.backend.act(0, {
+      kind: "udp-listen",
+      socket,
+      bind: SocketAddr.parse(address, port),
+      reusePort,
+    });
+    const result = () =>
+      this.events.find((e) => e.kind === "udp-listen-result" && e.socket === socket);
     this.until(() => result() !== undefined);
     const r = result();
     if (r?.kind !== "udp-listen-result" || r.local === undefined) {

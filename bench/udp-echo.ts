@@ -1,0 +1,139 @@
+/**
+ * UDP echo servers side by side, each in its own process pinned to CPU 0, driven by a C
+ * windowed load generator pinned to CPU 1 (window 64), at 64 B and 1200 B:
+ *   - our UringBackend and EpollBackend (bare backend, echo from the sink, zero-copy),
+ *   - Bun.udpSocket (replies batched with sendMany), node:dgram under Bun,
+ *   - a C recvmmsg/sendmmsg echo (bench/ref/udp_echo.c) as the near-the-limit reference.
+ * Prints packets/s and server CPU ns per packet (from /proc/PID/stat), with ratios.
+ *
+ *   bun bench/udp-echo.ts [--quick]
+ *
+ * Targets (issue 4): UringBackend >= 1.4x Bun.udpSocket in packets/s; server CPU per packet
+ * <= 1.2x the C reference.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { finish, fmt, quick, type Result } from "./lib/report.ts";
+
+const here = import.meta.dir;
+const buildDir = join(here, "ref", "build");
+mkdirSync(buildDir, { recursive: true });
+for (const name of ["udp_echo", "udp_load"]) {
+  const r = Bun.spawnSync(
+    ["cc", "-O2", "-o", join(buildDir, name), join(here, "ref", `${name}.c`)],
+    { stderr: "inherit" },
+  );
+  if (!r.success)
+    throw new Error(`could not build bench/ref/${name}.c (is a C compiler installed?)`);
+}
+
+const SERVERS = ["c-ref", "uring", "epoll", "bun-udp", "node-dgram"] as const;
+type Server = (typeof SERVERS)[number];
+const seconds = quick ? 1.2 : 3;
+const runs = quick ? 1 : 3;
+const TICKS = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
+
+function command(server: Server): string[] {
+  if (server === "c-ref") return [join(buildDir, "udp_echo"), "0"];
+  return [process.execPath, join(here, "servers", "echo.ts"), server, "0"];
+}
+
+/** Server CPU time in nanoseconds (user + system) from /proc/PID/stat. */
+function cpuNs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / TICKS;
+}
+
+interface Run {
+  pps: number;
+  cpuPerPacket: number;
+  lost: number;
+  corrupt: number;
+}
+
+async function measure(server: Server, size: number): Promise<Run> {
+  const proc = Bun.spawn(["taskset", "-c", "0", ...command(server)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  try {
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${server} server exited before listening`);
+      text += new TextDecoder().decode(value);
+    }
+    const port = Number(/listening (\d+)/.exec(text)?.[1]);
+    const load = (secs: number) =>
+      Bun.spawnSync([
+        "taskset",
+        "-c",
+        "1",
+        join(buildDir, "udp_load"),
+        String(port),
+        String(secs),
+        String(size),
+        "64",
+      ]);
+    load(0.3); // warm-up: JIT tiers, socket buffers
+    const cpu0 = cpuNs(proc.pid);
+    const out = load(seconds);
+    const cpu1 = cpuNs(proc.pid);
+    const r = JSON.parse(out.stdout.toString()) as {
+      received: number;
+      lost: number;
+      corrupt: number;
+      pps: number;
+    };
+    return {
+      pps: r.pps,
+      cpuPerPacket: (cpu1 - cpu0) / Math.max(1, r.received),
+      lost: r.lost,
+      corrupt: r.corrupt,
+    };
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+}
+
+const results: Result[] = [];
+const ratios: Record<string, number> = {};
+console.log(
+  `udp-echo bench: server on CPU 0, C load generator on CPU 1, window 64, ${seconds}s x ${runs} runs (median)`,
+);
+for (const size of [64, 1200]) {
+  const medians = new Map<Server, Run>();
+  for (const server of SERVERS) {
+    const all: Run[] = [];
+    for (let r = 0; r < runs; r++) all.push(await measure(server, size));
+    all.sort((a, b) => a.pps - b.pps);
+    medians.set(server, all[Math.floor(all.length / 2)] as Run);
+  }
+  const ref = medians.get("c-ref") as Run;
+  const bun = medians.get("bun-udp") as Run;
+  console.log(
+    `\n${size} B         packets/s  cpu ns/pkt   vs Bun.udpSocket   cpu vs C   lost  corrupt`,
+  );
+  for (const server of SERVERS) {
+    const m = medians.get(server) as Run;
+    console.log(
+      `${server.padEnd(12)} ${fmt(m.pps, 0).padStart(10)} ${fmt(m.cpuPerPacket, 0).padStart(11)} ${fmt(m.pps / bun.pps, 2).padStart(17)}x ${fmt(m.cpuPerPacket / ref.cpuPerPacket, 2).padStart(9)}x ${String(m.lost).padStart(6)} ${String(m.corrupt).padStart(8)}`,
+    );
+    results.push(
+      { name: `${server} ${size} B`, value: m.pps, unit: "packets/s" },
+      { name: `${server} ${size} B cpu`, value: m.cpuPerPacket, unit: "server cpu ns/packet" },
+    );
+    if (server !== "bun-udp") ratios[`${server} / Bun.udpSocket pps ${size} B`] = m.pps / bun.pps;
+    if (server !== "c-ref")
+      ratios[`${server} / C cpu per packet ${size} B`] = m.cpuPerPacket / ref.cpuPerPacket;
+  }
+}
+const uring64 = ratios["uring / Bun.udpSocket pps 64 B"] ?? 0;
+const cpu64 = ratios["uring / C cpu per packet 64 B"] ?? 0;
+console.log(
+  `\ntargets (64 B): uring >= 1.4x Bun.udpSocket: ${fmt(uring64, 2)}x ${uring64 >= 1.4 ? "met" : "NOT met"}; uring cpu/packet <= 1.2x C: ${fmt(cpu64, 2)}x ${cpu64 <= 1.2 ? "met" : "NOT met"}`,
+);
+finish("udp-echo", results, ratios);
