@@ -354,21 +354,13 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       sqe->buf_group = 0;
       break;
     case SIO_OP_SENDMSG: {
+      // IORING_OP_SEND with a destination address (sendto): no msghdr for the kernel to copy
       if (c->slot >= u->small_count + u->large_count) return -EINVAL;
-      uint8_t *base = slot_base(u, c->slot);
-      struct msghdr *msg = (struct msghdr *)base;
-      struct iovec *iov = (struct iovec *)(base + sizeof(struct msghdr));
-      uint8_t *name = base + 72;
-      memset(msg, 0, sizeof(*msg));
+      uint8_t *name = slot_base(u, c->slot);
       socklen_t len = addr_len(c->dst);
       memcpy(name, c->dst, len);
-      iov->iov_base = (void *)(uintptr_t)c->addr;
-      iov->iov_len = c->len;
-      msg->msg_name = name;
-      msg->msg_namelen = len;
-      msg->msg_iov = iov;
-      msg->msg_iovlen = 1;
-      io_uring_prep_sendmsg(sqe, c->fd, msg, 0);
+      io_uring_prep_send(sqe, c->fd, (void *)(uintptr_t)c->addr, c->len, 0);
+      io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)name, (uint16_t)len);
       break;
     }
     case SIO_OP_CANCEL:

@@ -144,7 +144,7 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#entriesView.setUint32(at, address % 2 ** 32, true);
     this.#entriesView.setUint32(at + 4, Math.floor(address / 2 ** 32), true);
     this.#entriesView.setUint32(at + 8, data.length, true);
-    this.#entries.set(to.raw.subarray(0, 28), at + 16);
+    this.#entries.set(to.raw, at + 16);
     this.#entryData[this.#batchCount] = data;
     this.#batchCount++;
   }

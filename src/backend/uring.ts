@@ -97,6 +97,7 @@ export class UringBackend extends SocketTable implements Backend {
   #cmdCount = 0;
   readonly #cqes: DataView;
   readonly #bufs: Uint8Array;
+  readonly #bufs32: Uint32Array; // the same memory, for the recvmsg_out headers
   readonly #bufsAddr: number;
   readonly #bufSize: number;
   readonly #payloadOffset: number;
@@ -123,6 +124,11 @@ export class UringBackend extends SocketTable implements Backend {
     const entries = options.entries ?? 1024;
     const bufCount = options.recvBuffers ?? 1024;
     this.#bufSize = options.recvBufferSize ?? 2048;
+    if (!Number.isInteger(this.#bufSize) || this.#bufSize % 8 !== 0 || this.#bufSize < 256) {
+      throw new RangeError(
+        `recvBufferSize must be a multiple of 8 and at least 256, got ${this.#bufSize}`,
+      );
+    }
     const small = options.sendSlots ?? 1024;
     const large = options.largeSendSlots ?? 16;
     this.#smallSize = 2048;
@@ -155,6 +161,7 @@ export class UringBackend extends SocketTable implements Backend {
     this.#bufs = new Uint8Array(
       toArrayBuffer(this.#bufsAddr as Pointer, 0, bufCount * this.#bufSize),
     );
+    this.#bufs32 = new Uint32Array(this.#bufs.buffer);
     this.#slotsAddr = info(3);
     this.#slots = new Uint8Array(
       toArrayBuffer(
@@ -261,7 +268,7 @@ export class UringBackend extends SocketTable implements Backend {
     sock.inFlight++;
     const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, address);
     this.#cmds.setUint32(at + 24, length, true);
-    this.#cmdBytes.set(to.raw.subarray(0, 28), at + 32);
+    this.#cmdBytes.set(to.raw, at + 32);
   }
 
   #slotOffset(slot: number): number {
@@ -352,9 +359,8 @@ export class UringBackend extends SocketTable implements Backend {
 
   #deliverPacket(sock: Sock, buffer: number): number {
     const base = buffer * this.#bufSize;
-    const header = new DataView(this.#bufs.buffer, base, 16);
-    const size = header.getUint32(8, true);
-    const outFlags = header.getUint32(12, true);
+    const size = this.#bufs32[(base >>> 2) + 2] as number; // io_uring_recvmsg_out.payloadlen
+    const outFlags = this.#bufs32[(base >>> 2) + 3] as number; // .flags
     const room = this.#bufSize - this.#payloadOffset;
     const length = Math.min(size, room);
     const truncated = (outFlags & MSG_TRUNC) !== 0 || size > room;

@@ -14,6 +14,8 @@ export class SocketAddr {
 
   /** Wraps raw sockaddr bytes (not copied). Use `SocketAddr.parse` to build one from text. */
   constructor(raw: Uint8Array) {
+    if (raw.length !== ADDR_BYTES)
+      throw new RangeError(`a raw socket address has ${ADDR_BYTES} bytes, got ${raw.length}`);
     this.raw = raw;
   }
 
