@@ -76,6 +76,8 @@ export interface BackendOptions {
 
 /** Largest UDP payload over IPv4. */
 export const MAX_UDP_PAYLOAD = 65507;
+/** Largest UDP payload over IPv6 (without jumbograms). */
+export const MAX_UDP6_PAYLOAD = 65527;
 
 /** Turns a negative errno from the shim into an `IoError`. */
 export function ioError(negErrno: number): IoError {

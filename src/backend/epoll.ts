@@ -1,7 +1,7 @@
 import { ptr } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
-import { type Backend, type BackendOptions, ioError, MAX_UDP_PAYLOAD } from "./backend.ts";
+import { type Backend, type BackendOptions, ioError } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 const BATCH = 64; // datagrams per recvmmsg / sendmmsg call
@@ -114,18 +114,6 @@ export class EpollBackend extends SocketTable implements Backend {
   }
 
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
-    if (data.length > MAX_UDP_PAYLOAD && to.family === 4) {
-      this.counters.sendErrors++;
-      this.queue(sock.owner, {
-        kind: "udp-send-error",
-        socket: sock.id,
-        error: {
-          code: "EMSGSIZE",
-          message: `datagram of ${data.length} bytes is larger than UDP allows (${MAX_UDP_PAYLOAD})`,
-        },
-      });
-      return;
-    }
     const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
     if (blocked.length > 0) {
       this.#hold(sock, to, data); // keep order behind what is already waiting

@@ -9,6 +9,7 @@ export {
   type BackendStats,
   type EventSink,
   MAX_UDP_PAYLOAD,
+  MAX_UDP6_PAYLOAD,
   openFileDescriptors,
   wakeBackend,
 } from "./backend.ts";

@@ -6,6 +6,8 @@ import {
   type BackendStats,
   type EventSink,
   ioError,
+  MAX_UDP_PAYLOAD,
+  MAX_UDP6_PAYLOAD,
   zeroStats,
 } from "./backend.ts";
 
@@ -178,6 +180,19 @@ export abstract class SocketTable {
         kind: "udp-send-error",
         socket: id,
         error: { code: "EBADF", message: `socket ${id} is not open` },
+      });
+      return;
+    }
+    const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;
+    if (data.length > max) {
+      this.counters.sendErrors++;
+      this.queue(owner, {
+        kind: "udp-send-error",
+        socket: id,
+        error: {
+          code: "EMSGSIZE",
+          message: `datagram of ${data.length} bytes is larger than UDP allows (${max})`,
+        },
       });
       return;
     }

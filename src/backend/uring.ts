@@ -1,7 +1,7 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
-import { type Backend, type BackendOptions, ioError, MAX_UDP_PAYLOAD } from "./backend.ts";
+import { type Backend, type BackendOptions, ioError } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 // Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
@@ -227,18 +227,6 @@ export class UringBackend extends SocketTable implements Backend {
 
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
     const length = data.length;
-    if (length > MAX_UDP_PAYLOAD && to.family === 4) {
-      this.counters.sendErrors++;
-      this.queue(sock.owner, {
-        kind: "udp-send-error",
-        socket: sock.id,
-        error: {
-          code: "EMSGSIZE",
-          message: `datagram of ${length} bytes is larger than UDP allows (${MAX_UDP_PAYLOAD})`,
-        },
-      });
-      return;
-    }
     const zeroCopy = data.buffer === this.#bufs.buffer;
     const pool =
       length <= this.#smallSize - SLOT_HEADER || zeroCopy ? this.#freeSmall : this.#freeLarge;

@@ -192,6 +192,14 @@ for (const kind of KINDS) {
         1, 99,
       ]);
       expect(h.backend.stats().sockets).toBe(0);
+      // a datagram larger than UDP allows is refused with EMSGSIZE, never truncated or thrown
+      const client = h.listen(2);
+      h.backend.act(0, { kind: "udp-send", socket: 2, to: client, data: new Uint8Array(65508) });
+      h.until(() => h.events.filter((e) => e.kind === "udp-send-error").length === 3);
+      expect(h.events.filter((e) => e.kind === "udp-send-error")[2]).toMatchObject({
+        socket: 2,
+        error: { code: "EMSGSIZE" },
+      });
       h.backend.close();
     });
 
