@@ -100,6 +100,7 @@ export abstract class SocketTable {
 
   /** Delivers queued events; returns how many. */
   protected deliverQueued(): number {
+    if (this.#queued.length === 0) return 0;
     const events = this.#queued.splice(0);
     for (const [owner, event] of events) this.sink(owner, event);
     this.counters.eventsIn += events.length;
