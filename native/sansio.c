@@ -81,6 +81,8 @@ typedef struct {
   int eventfd;
   uint64_t eventfd_value;
   uint64_t overflow;  // completions that did not fit: left in the CQ for the next call
+  sio_cqe_t *failed;  // commands that could not be prepared, reported by the next enter
+  uint32_t failed_count;
 } sio_uring_t;
 
 static void *map(size_t bytes) {
@@ -225,6 +227,12 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
     return NULL;
   }
   u->eventfd = -1;
+  // The completion queue holds everything that can be outstanding at once: a completion per
+  // receive buffer (multishot receives stop when buffers run out), per send slot, and per
+  // submission entry (cancels, the wake-up read). So it never overflows, and a submit never
+  // fails with EBUSY on an overflowed queue.
+  uint32_t cq = 64;
+  while (cq < buf_count + small_count + large_count + 2 * entries) cq <<= 1;
   // SINGLE_ISSUER + COOP_TASKRUN rather than DEFER_TASKRUN: with deferred task work a multishot
   // receive only makes progress inside io_uring_enter, and a 100,000-packet burst lost 74% of its
   // packets to socket-buffer overflow, against 2.8% here (test/backend/conformance.test.ts).
@@ -235,7 +243,7 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     p.flags = tries[i] | IORING_SETUP_CQSIZE;
-    p.cq_entries = entries * 8;
+    p.cq_entries = cq;
     r = io_uring_queue_init_params(entries, &u->ring, &p);
     if (r == 0) {
       u->setup_flags = tries[i];
@@ -258,14 +266,15 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
   u->large_size = large_size;
   u->slots_bytes = (size_t)small_count * small_size + (size_t)large_count * large_size;
   u->cmd_cap = cmd_cap;
-  u->cqe_cap = entries * 8;
+  u->cqe_cap = cq;
   u->br = map(u->br_bytes);
   u->bufs = map(u->bufs_bytes);
   u->slots = u->slots_bytes ? map(u->slots_bytes) : NULL;
   u->cmds = map(sizeof(sio_cmd_t) * cmd_cap);
   u->cqes = map(sizeof(sio_cqe_t) * u->cqe_cap);
+  u->failed = map(sizeof(sio_cqe_t) * u->cqe_cap);
   if (u->br == NULL || u->bufs == NULL || (u->slots_bytes && u->slots == NULL) || u->cmds == NULL ||
-      u->cqes == NULL) {
+      u->cqes == NULL || u->failed == NULL) {
     sio_uring_free(u);
     *err = -ENOMEM;
     return NULL;
@@ -308,6 +317,7 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
   unmap(u->slots, u->slots_bytes);
   unmap(u->cmds, sizeof(sio_cmd_t) * u->cmd_cap);
   unmap(u->cqes, sizeof(sio_cqe_t) * u->cqe_cap);
+  unmap(u->failed, sizeof(sio_cqe_t) * u->cqe_cap);
   if (u->eventfd >= 0) close(u->eventfd);
   free(u);
 }
@@ -379,21 +389,36 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
   return 0;
 }
 
-// Prepares the first `n` commands, submits them, waits up to `timeout_ns` (-1 forever, 0 not at
-// all) for at least one completion, and copies every available completion (up to the array's
-// capacity) into the completion array. Returns the number copied, or -errno. A command that
-// cannot be prepared produces a completion with its user_data and the error as `res`.
-EXPORT int32_t sio_uring_enter(sio_uring_t *u, uint32_t n, int64_t timeout_ns) {
-  uint32_t failed = 0;
+static void prep_all(sio_uring_t *u, uint32_t n) {
   for (uint32_t i = 0; i < n && i < u->cmd_cap; i++) {
     int r = prep(u, &u->cmds[i]);
-    if (r < 0 && failed < u->cqe_cap) {
-      u->cqes[failed].user_data = u->cmds[i].user_data;
-      u->cqes[failed].res = r;
-      u->cqes[failed].flags = 0xffffffffu;  // marks a preparation failure
-      failed++;
+    if (r < 0 && u->failed_count < u->cqe_cap) {
+      sio_cqe_t *f = &u->failed[u->failed_count++];
+      f->user_data = u->cmds[i].user_data;
+      f->res = r;
+      f->flags = 0xffffffffu;  // marks a preparation failure
     }
   }
+}
+
+// Prepares and submits the first `n` commands without reaping anything: their completions (and
+// any preparation failures) are reported by the next sio_uring_enter. For a full command array.
+EXPORT int32_t sio_uring_submit(sio_uring_t *u, uint32_t n) {
+  prep_all(u, n);
+  int r = io_uring_submit(&u->ring);
+  return r < 0 && r != -EBUSY && r != -EINTR ? r : 0;
+}
+
+// Prepares the first `n` commands, submits them, waits up to `timeout_ns` (-1 forever, 0 not at
+// all) for at least one completion, and copies every available completion (up to the array's
+// capacity) into the completion array, preparation failures first. Returns the number copied, or
+// -errno. A command that cannot be prepared produces a completion with its user_data, the error
+// as `res` and flags 0xffffffff.
+EXPORT int32_t sio_uring_enter(sio_uring_t *u, uint32_t n, int64_t timeout_ns) {
+  prep_all(u, n);
+  uint32_t failed = u->failed_count;
+  memcpy(u->cqes, u->failed, sizeof(sio_cqe_t) * failed);
+  u->failed_count = 0;
   int r;
   if (failed > 0 || timeout_ns == 0) {
     r = io_uring_submit_and_get_events(&u->ring);

@@ -202,6 +202,7 @@ export class UringBackend extends SocketTable implements Backend {
       }
     }
     this.#waiting.length = 0;
+    this.counters.sendQueued = 0;
     const deadline = Date.now() + 2000;
     while (this.openSocks().length > 0 && Date.now() < deadline) {
       const count = this.#enter(50e6);
@@ -268,9 +269,14 @@ export class UringBackend extends SocketTable implements Backend {
   /** Writes a command; returns its byte offset (for callers that fill more fields). */
   #command(op: number, fd: number, type: number, index: number, addr = 0): number {
     if (this.#cmdCount === this.#cmdCap) {
-      // the command array is full: hand it over now (no waiting) and keep the completions
-      const count = this.#enter(0);
-      for (let i = 0; i < count; i++) this.#complete(i);
+      // the command array is full: submit it without reaping. Commands are written while
+      // completions are being handled, so reaping here would overwrite the completion array
+      // mid-loop and deliver events from inside another event's handler; the completions wait
+      // in the kernel's queue for the next enter instead.
+      const r = this.#n.sio_uring_submit(this.#ring, this.#cmdCount);
+      this.#cmdCount = 0;
+      this.counters.submits++;
+      if (r < 0) throw new Error(`io_uring_submit failed: ${ioError(r).code}`);
     }
     const at = this.#cmdCount++ * CMD_BYTES;
     const c = this.#cmds;

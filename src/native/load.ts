@@ -20,6 +20,7 @@ const symbols = {
   sio_uring_free: { args: [ptr], returns: none },
   sio_uring_info: { args: [ptr, u32], returns: u64_fast },
   sio_uring_enter: { args: [ptr, u32, i64], returns: i32 },
+  sio_uring_submit: { args: [ptr, u32], returns: i32 },
   sio_epoll_new: { args: [], returns: i32 },
   sio_epoll_ctl: { args: [i32, i32, i32, u32, u64], returns: i32 },
   sio_epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
