@@ -7,6 +7,7 @@
 // Sockets are created and bound here too, so errors come back as -errno.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <sched.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +152,22 @@ EXPORT int32_t sio_count_fds(void) {
   }
   closedir(d);
   return n - 1;  // the directory stream's own fd
+}
+
+// Pins the calling thread to one CPU. Returns 0 or -errno (EINVAL: no such CPU in this process's
+// allowed set).
+EXPORT int32_t sio_pin_cpu(int32_t cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+// The CPU the calling thread is running on, or -errno.
+EXPORT int32_t sio_current_cpu(void) {
+  int cpu = sched_getcpu();
+  return cpu < 0 ? -errno : cpu;
 }
 
 // ---------- wake-ups ----------

@@ -1,5 +1,5 @@
 import { type Codec, JsonBytesCodec, type Structured } from "../ring/codec.ts";
-import { AtomicsDoorbell, type ParkResult } from "../ring/doorbell.ts";
+import { AtomicsDoorbell, type ExternalWake, type ParkResult } from "../ring/doorbell.ts";
 import { RingCorruptError } from "../ring/errors.ts";
 import { RingConsumer, RingProducer } from "../ring/spsc.ts";
 import type { BusLayout } from "./layout.ts";
@@ -28,8 +28,11 @@ export interface BusMessage<T = Structured> {
 /** Why `park` returned: woken by a sender, timed out, or "ready" (work was already waiting). */
 export type BusParkResult = ParkResult | "ready";
 
-/** What a send did. `full` means the message was not sent (only unsafe sends report it). */
-export type SendResult = "sent" | "queued" | "full";
+/**
+ * What a send did. `full`: not sent, the ring is full (only unsafe sends report it). `closed`:
+ * not sent, the destination was closed with `closePeer` (counted as undeliverable).
+ */
+export type SendResult = "sent" | "queued" | "full" | "closed";
 
 /** Options of `send`, `broadcast` and `publish`. */
 export interface SendOptions {
@@ -57,6 +60,8 @@ export interface BusStats {
   corruptLegs: number;
   /** Records that could not be decoded or had an unknown kind, dropped. */
   malformed: number;
+  /** Messages dropped because their destination was closed (see `closePeer`). */
+  undeliverable: number;
 }
 
 /** A problem with one incoming leg, reported through `BusEndpointOptions.onFault`. */
@@ -72,6 +77,17 @@ export interface BusEndpointOptions<T> {
   codec?: Codec<T>;
   /** Called when an incoming leg is found corrupt (it is then disabled). Default: none. */
   onFault?: (fault: BusFault) => void;
+  /**
+   * How to wake a receiver that parks outside `Atomics.wait` and registered a handle with
+   * `setWakeHandle` (the runtime's workers park in their backend and pass `wakeBackend`).
+   */
+  externalWake?: ExternalWake;
+}
+
+/** Options of `broadcast`. */
+export interface BroadcastOptions extends SendOptions {
+  /** Only these endpoints (default: every other endpoint). */
+  to?: readonly number[];
 }
 
 const KIND_DIRECT = 1;
@@ -120,6 +136,7 @@ export class BusEndpoint<T = Structured> {
   readonly #subs = new Subscriptions();
   readonly #codec: Codec<T>;
   readonly #onFault: ((fault: BusFault) => void) | undefined;
+  readonly #closed: boolean[] = [];
   readonly #stats: BusStats = {
     sent: 0,
     received: 0,
@@ -128,6 +145,7 @@ export class BusEndpoint<T = Structured> {
     unsubscribedDrops: 0,
     corruptLegs: 0,
     malformed: 0,
+    undeliverable: 0,
   };
   #nextLeg = 0;
 
@@ -145,8 +163,9 @@ export class BusEndpoint<T = Structured> {
       this.#in.push(inc ? new RingConsumer(inc) : undefined);
       this.#pending.push([]);
       this.#dirty.push(false);
+      this.#closed.push(false);
     }
-    this.#doorbells = layout.doorbells.map((sab) => new AtomicsDoorbell(sab));
+    this.#doorbells = layout.doorbells.map((sab) => new AtomicsDoorbell(sab, options.externalWake));
     this.#codec = options.codec ?? (new JsonBytesCodec() as unknown as Codec<T>);
     this.#onFault = options.onFault;
   }
@@ -163,14 +182,23 @@ export class BusEndpoint<T = Structured> {
     return this.#send(dest, KIND_EXTERNAL, message, options?.safe === true);
   }
 
-  /** Sends to every other endpoint. Returns how many endpoints it reached (sent or queued). */
-  broadcast(message: Uint8Array | T, options?: SendOptions): number {
+  /**
+   * Sends to every other endpoint (or to those in `options.to`, skipping this one). Returns how
+   * many endpoints it reached (sent or queued).
+   */
+  broadcast(message: Uint8Array | T, options?: BroadcastOptions): number {
     const [tag, bytes] = this.#encode(KIND_BROADCAST, message);
+    const safe = options?.safe === true;
     let reached = 0;
-    for (let dest = 0; dest < this.endpoints; dest++) {
-      if (dest !== this.self && this.#push(dest, tag, bytes, options?.safe === true) !== "full")
-        reached++;
-    }
+    const reach = (dest: number): void => {
+      if (dest !== this.self && isSent(this.#push(dest, tag, bytes, safe))) reached++;
+    };
+    if (options?.to === undefined) for (let dest = 0; dest < this.endpoints; dest++) reach(dest);
+    else
+      for (const dest of options.to) {
+        this.#checkDest(dest);
+        reach(dest);
+      }
     return reached;
   }
 
@@ -207,9 +235,29 @@ export class BusEndpoint<T = Structured> {
     const [tag, bytes] = this.#encode(KIND_PUBLISH | (channel << CHANNEL_SHIFT), message);
     let reached = 0;
     for (const dest of this.#subs.of(channel)) {
-      if (this.#push(dest, tag, bytes, options?.safe === true) !== "full") reached++;
+      if (isSent(this.#push(dest, tag, bytes, options?.safe === true))) reached++;
     }
     return reached;
+  }
+
+  /**
+   * Declares endpoint `peer` gone (its thread died or stopped): messages queued for it are
+   * discarded, it is dropped from every channel, and later sends to it return `closed`. All
+   * discarded and refused messages count as `undeliverable`. Cannot be undone.
+   */
+  closePeer(peer: number): void {
+    this.#checkDest(peer);
+    if (peer === this.self || this.#closed[peer]) return;
+    this.#closed[peer] = true;
+    const pending = this.#pending[peer] as Pending[];
+    this.#stats.undeliverable += pending.length;
+    pending.length = 0;
+    this.#subs.removeEndpoint(peer);
+  }
+
+  /** True once `closePeer(peer)` was called. */
+  isClosed(peer: number): boolean {
+    return this.#closed[peer] === true;
   }
 
   /**
@@ -319,6 +367,32 @@ export class BusEndpoint<T = Structured> {
     return bell.parkAsync(timeoutMs);
   }
 
+  /**
+   * Registers the handle through which other endpoints wake this one while it sleeps outside
+   * `park` (for example in a backend's poll); they must have been opened with `externalWake`.
+   */
+  setWakeHandle(handle: number | undefined): void {
+    (this.#doorbells[this.self] as AtomicsDoorbell).setExternalHandle(handle);
+  }
+
+  /**
+   * For a receiver that sleeps in its own way (see `setWakeHandle`): announces the sleep and
+   * returns true when nothing is waiting, so the caller may sleep until woken; returns false
+   * (announcement withdrawn) when a message is already waiting. Call `endWait` after sleeping.
+   */
+  prepareWait(): boolean {
+    const bell = this.#doorbells[this.self] as AtomicsDoorbell;
+    bell.prepare();
+    if (!this.hasIncoming()) return true;
+    bell.cancel();
+    return false;
+  }
+
+  /** Ends a sleep announced by `prepareWait`. */
+  endWait(): void {
+    (this.#doorbells[this.self] as AtomicsDoorbell).cancel();
+  }
+
   /** Counters since this endpoint was opened. */
   stats(): Readonly<BusStats> {
     return { ...this.#stats };
@@ -341,6 +415,10 @@ export class BusEndpoint<T = Structured> {
   }
 
   #push(dest: number, tag: number, bytes: Uint8Array, safe: boolean): SendResult {
+    if (this.#closed[dest]) {
+      this.#stats.undeliverable++;
+      return "closed";
+    }
     if (dest === this.self) {
       this.#loopback.push({ tag, bytes: bytes.slice() });
       this.#stats.sent++;
@@ -365,7 +443,7 @@ export class BusEndpoint<T = Structured> {
     const tag = kind | (channel << CHANNEL_SHIFT);
     const empty = new Uint8Array(0);
     for (let dest = 0; dest < this.endpoints; dest++) {
-      if (dest !== this.self) this.#push(dest, tag, empty, true);
+      if (dest !== this.self && !this.#closed[dest]) this.#push(dest, tag, empty, true);
     }
   }
 
@@ -378,7 +456,7 @@ export class BusEndpoint<T = Structured> {
     const kind = tag & 0xf;
     const channel = tag >>> CHANNEL_SHIFT;
     if (kind === KIND_SUBSCRIBE) {
-      this.#subs.add(channel, from);
+      if (!this.#closed[from]) this.#subs.add(channel, from);
       return 0;
     }
     if (kind === KIND_UNSUBSCRIBE) {
@@ -420,6 +498,10 @@ export class BusEndpoint<T = Structured> {
       throw new RangeError(`endpoint ${dest} is not on this bus (0..${this.endpoints - 1})`);
     }
   }
+}
+
+function isSent(result: SendResult): boolean {
+  return result === "sent" || result === "queued";
 }
 
 function checkChannel(channel: number): void {

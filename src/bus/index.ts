@@ -1,5 +1,6 @@
 /** The bus: one SPSC ring per ordered pair of endpoints, direct sends, broadcast, pub/sub. */
 export {
+  type BroadcastOptions,
   BusEndpoint,
   type BusEndpointOptions,
   type BusFault,

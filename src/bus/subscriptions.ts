@@ -29,6 +29,11 @@ export class Subscriptions {
     return true;
   }
 
+  /** Removes `endpoint` from every channel. */
+  removeEndpoint(endpoint: number): void {
+    for (const channel of [...this.#byChannel.keys()]) this.remove(channel, endpoint);
+  }
+
   /** True when `endpoint` subscribes to `channel`. */
   has(channel: number, endpoint: number): boolean {
     return this.#byChannel.get(channel)?.includes(endpoint) ?? false;

@@ -12,6 +12,8 @@ const symbols = {
   sio_udp_bind: { args: [ptr, i32, i32, i32, i32, ptr], returns: i32 },
   sio_close: { args: [i32], returns: i32 },
   sio_count_fds: { args: [], returns: i32 },
+  sio_pin_cpu: { args: [i32], returns: i32 },
+  sio_current_cpu: { args: [], returns: i32 },
   sio_eventfd: { args: [], returns: i32 },
   sio_wake: { args: [i32], returns: i32 },
   sio_eventfd_drain: { args: [i32], returns: i32 },

@@ -31,25 +31,56 @@ export interface Waker {
 }
 
 const STATE = 0; // Int32 slot: 0 awake, 1 parked or about to park
+const HANDLE = 1; // Int32 slot: 0, or 1 + the handle of a parker that sleeps outside Atomics.wait
 const WORDS = 16; // one 64-byte line of its own
 
-/** A Parker/Waker pair over one shared Int32, using Atomics.wait / waitAsync / notify. */
+/**
+ * Rings a parker that sleeps somewhere other than `Atomics.wait` (for example in a backend's
+ * poll, woken through an eventfd), given the handle that parker registered.
+ */
+export type ExternalWake = (handle: number) => void;
+
+/**
+ * A Parker/Waker pair over one shared Int32, using Atomics.wait / waitAsync / notify.
+ *
+ * A consumer that sleeps elsewhere (in a backend's poll) registers a handle with
+ * `setExternalHandle`; producers opened with an `ExternalWake` then wake it through that handle
+ * instead of `Atomics.notify`.
+ */
 export class AtomicsDoorbell implements Parker, Waker {
   readonly #state: Int32Array;
+  readonly #external: ExternalWake | undefined;
 
   /** Creates the shared memory for one doorbell. */
   static create(): SharedArrayBuffer {
     return new SharedArrayBuffer(WORDS * 4);
   }
 
-  /** Opens a doorbell made by `AtomicsDoorbell.create()` (any thread). */
-  constructor(sab: SharedArrayBuffer) {
+  /**
+   * Opens a doorbell made by `AtomicsDoorbell.create()` (any thread). `external` is how this
+   * side wakes a consumer that registered an external handle.
+   */
+  constructor(sab: SharedArrayBuffer, external?: ExternalWake) {
     if (!(sab instanceof SharedArrayBuffer) || sab.byteLength !== WORDS * 4) {
       throw new TypeError(
         "not a doorbell: expected the SharedArrayBuffer from AtomicsDoorbell.create()",
       );
     }
     this.#state = new Int32Array(sab);
+    this.#external = external;
+  }
+
+  /**
+   * Registers (or, with `undefined`, removes) the handle producers use to wake this consumer
+   * when it sleeps outside `Atomics.wait`. A non-negative integer below 2^31 - 1.
+   */
+  setExternalHandle(handle: number | undefined): void {
+    if (handle !== undefined && (!Number.isInteger(handle) || handle < 0 || handle >= 0x7fffffff)) {
+      throw new RangeError(
+        `external wake handle must be an integer from 0 to 2^31 - 2, got ${handle}`,
+      );
+    }
+    Atomics.store(this.#state, HANDLE, handle === undefined ? 0 : handle + 1);
   }
 
   prepare(): void {
@@ -76,7 +107,9 @@ export class AtomicsDoorbell implements Parker, Waker {
   wake(): boolean {
     if (Atomics.load(this.#state, STATE) === 0) return false;
     Atomics.store(this.#state, STATE, 0);
-    Atomics.notify(this.#state, STATE);
+    const handle = Atomics.load(this.#state, HANDLE);
+    if (handle !== 0 && this.#external !== undefined) this.#external(handle - 1);
+    else Atomics.notify(this.#state, STATE);
     return true;
   }
 }

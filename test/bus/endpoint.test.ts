@@ -165,4 +165,62 @@ describe("bus endpoint", () => {
       "unknown message kind 15 from endpoint 0",
     ]);
   });
+
+  test("broadcast to a chosen set of endpoints skips the others and the sender", () => {
+    const [a, b, c, d] = open(4);
+    if (!a || !b || !c || !d) throw new Error("setup");
+    expect(a.broadcast({ hi: 1 }, { to: [0, 2, 3] })).toBe(2);
+    a.flush();
+    expect(collect(b)).toEqual([]);
+    expect(collect(c)).toEqual([{ kind: "broadcast", from: 0, channel: -1, data: { hi: 1 } }]);
+    expect(collect(d)).toEqual([{ kind: "broadcast", from: 0, channel: -1, data: { hi: 1 } }]);
+    expect(() => a.broadcast({}, { to: [9] })).toThrow(RangeError);
+  });
+
+  test("a closed peer gets nothing more: queued messages discarded, sends and channels counted", () => {
+    const [a, b, c] = open(3, 1024);
+    if (!a || !b || !c) throw new Error("setup");
+    b.subscribe(5);
+    b.flush();
+    collect(a);
+    expect(a.subscribers(5)).toEqual([1]);
+    while (a.send(1, new Uint8Array(100), { safe: true }) === "sent");
+    a.send(1, new Uint8Array(100), { safe: true });
+    expect(a.stats().queued).toBe(2);
+    a.closePeer(1);
+    expect(a.isClosed(1)).toBe(true);
+    expect(a.subscribers(5)).toEqual([]);
+    expect(a.send(1, { late: true }, { safe: true })).toBe("closed");
+    expect(a.publish(5, { x: 1 })).toBe(0);
+    expect(a.broadcast({ y: 1 })).toBe(1); // only c
+    expect(a.flush()).toBe(0);
+    expect(a.stats().undeliverable).toBe(4); // 2 discarded, the send, the broadcast leg to b
+    // a subscription announcement from a closed peer that was already on its way is ignored
+    b.subscribe(6);
+    b.flush();
+    collect(a);
+    expect(a.subscribers(6)).toEqual([]);
+  });
+
+  test("a receiver sleeping outside Atomics.wait is woken through its registered handle", () => {
+    const layout = createBusLayout({ endpoints: 2, ringBytes: 1024 });
+    const rung: number[] = [];
+    const a = new BusEndpoint(layout, 0, { externalWake: (h) => rung.push(h) });
+    const b = new BusEndpoint(layout, 1);
+    b.setWakeHandle(42);
+    // not sleeping: no wake-up
+    a.send(1, { n: 1 });
+    a.flush();
+    expect(rung).toEqual([]);
+    // a message is waiting: prepareWait refuses to sleep
+    expect(b.prepareWait()).toBe(false);
+    collect(b);
+    expect(b.prepareWait()).toBe(true);
+    a.send(1, { n: 2 });
+    a.flush();
+    expect(rung).toEqual([42]);
+    b.endWait();
+    expect(collect(b)).toEqual([{ kind: "direct", from: 0, channel: -1, data: { n: 2 } }]);
+    expect(() => b.setWakeHandle(-1)).toThrow(RangeError);
+  });
 });

@@ -1,0 +1,141 @@
+/**
+ * The worker thread's side of the runtime: `defineWorker` marks a module as a worker module and,
+ * inside a Bun Worker, waits for the controller's init message, then runs the worker loop on
+ * this thread until shutdown.
+ */
+import { wakeBackend } from "../backend/backend.ts";
+import { createBackend } from "../backend/index.ts";
+import { BusEndpoint } from "../bus/endpoint.ts";
+import { native } from "../native/load.ts";
+import type { Structured } from "../ring/codec.ts";
+import type { WorkerFactory } from "./inner.ts";
+import { WorkerLoop } from "./loop.ts";
+import {
+  CONTROLLER_ENDPOINT,
+  endpointOf,
+  errorInfo,
+  type FromWorker,
+  isWorkerInit,
+  Roster,
+  type WorkerInit,
+} from "./protocol.ts";
+import { StatsWriter } from "./stats.ts";
+
+const DEFINITION = Symbol.for("bun-sansio.worker-definition");
+
+/** A worker module's default export, made by `defineWorker`. */
+export interface WorkerDefinition<Config extends Structured = Structured> {
+  readonly [DEFINITION]: true;
+  /** Builds the inner of one worker. */
+  readonly factory: WorkerFactory<Config>;
+}
+
+/** True when `value` was made by `defineWorker`. */
+export function isWorkerDefinition(value: unknown): value is WorkerDefinition {
+  return typeof value === "object" && value !== null && DEFINITION in value;
+}
+
+const defined: WorkerDefinition[] = [];
+let listening = false;
+
+/**
+ * Declares a worker module: `export default defineWorker((index, config) => new MyInner(...))`.
+ * Pass the module's URL to `Controller.addWorker`. Imported on the main thread it only returns
+ * the definition; inside a Bun Worker started by a controller it also runs that worker.
+ */
+export function defineWorker<Config extends Structured = Structured>(
+  factory: WorkerFactory<Config>,
+): WorkerDefinition<Config> {
+  const definition: WorkerDefinition<Config> = { [DEFINITION]: true, factory };
+  defined.push(definition as unknown as WorkerDefinition);
+  if (!Bun.isMainThread && !listening) {
+    listening = true;
+    const onMessage = (event: MessageEvent): void => {
+      if (!isWorkerInit(event.data)) return;
+      globalThis.removeEventListener("message", onMessage);
+      void start(event.data);
+    };
+    globalThis.addEventListener("message", onMessage);
+  }
+  return definition;
+}
+
+/** The definition this thread should run: the only one defined, or the named export. */
+async function find(init: WorkerInit): Promise<WorkerDefinition> {
+  if (defined.length === 1) return defined[0] as WorkerDefinition;
+  const module = (await import(init.moduleUrl)) as Record<string, unknown>;
+  const value = module[init.exportName];
+  if (!isWorkerDefinition(value)) {
+    throw new TypeError(
+      `${init.moduleUrl} defines several workers and its export "${init.exportName}" is not one of them`,
+    );
+  }
+  return value;
+}
+
+async function start(init: WorkerInit): Promise<void> {
+  const endpoint = new BusEndpoint(init.layout, endpointOf(init.index), {
+    externalWake: wakeBackend,
+    onFault: (fault) => send({ op: "error", error: errorInfo(fault.error) }),
+  });
+  function send(message: FromWorker): void {
+    endpoint.send(CONTROLLER_ENDPOINT, message as unknown as Structured, { safe: true });
+  }
+  let loop: WorkerLoop | undefined;
+  let code = 0;
+  try {
+    const definition = await find(init);
+    if (init.cpu !== undefined) pin(init.cpu);
+    const inner = definition.factory(init.index, init.config);
+    const clock = (): number => performance.timeOrigin + performance.now() - init.epoch;
+    loop = new WorkerLoop({
+      index: init.index,
+      inner,
+      endpoint,
+      roster: new Roster(init.roster),
+      stats: new StatsWriter(init.stats),
+      tickMs: init.tickMs,
+      statsMs: init.statsMs,
+      clock,
+      backend: (onEvent) =>
+        createBackend(
+          init.backend,
+          {
+            onEvent,
+            ...(init.recvBuffers === undefined ? {} : { recvBuffers: init.recvBuffers }),
+            ...(init.recvBufferSize === undefined ? {} : { recvBufferSize: init.recvBufferSize }),
+          },
+          (line) => send({ op: "error", error: { name: "BackendFallback", message: line } }),
+        ),
+    });
+    endpoint.setWakeHandle(loop.backend.wakeHandle);
+    send({ op: "ready", backend: loop.backend.kind, wakeHandle: loop.backend.wakeHandle });
+    loop.run();
+    loop.close();
+    loop = undefined;
+    send({ op: "stopped" });
+  } catch (e) {
+    code = 1;
+    send({ op: "fatal", error: errorInfo(e) });
+    try {
+      loop?.close();
+    } catch {
+      // the worker is exiting anyway; the controller already has the first error
+    }
+  }
+  endpoint.setWakeHandle(undefined);
+  // deliver the last reports; the controller drains its rings continuously
+  const deadline = Date.now() + 2000;
+  while (endpoint.flush() > 0 && Date.now() < deadline) Bun.sleepSync(1);
+  process.exit(code);
+}
+
+function pin(cpu: number): void {
+  const r = Number.isInteger(cpu) ? native().sio_pin_cpu(cpu) : -22;
+  if (r < 0) {
+    const online = navigator.hardwareConcurrency;
+    throw new RangeError(
+      `cannot pin the worker to CPU ${cpu}: ${r === -22 ? "no such CPU here" : `errno ${-r}`} (this machine has CPUs 0..${online - 1})`,
+    );
+  }
+}

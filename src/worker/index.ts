@@ -1,0 +1,11 @@
+/** The worker side of the runtime: the `WorkerInner` contract and `defineWorker`. */
+export { defineWorker, isWorkerDefinition, type WorkerDefinition } from "./host.ts";
+export type {
+  BusControl,
+  BusVia,
+  WorkerFactory,
+  WorkerInner,
+  WorkerInput,
+  WorkerOutput,
+} from "./inner.ts";
+export type { ErrorInfo } from "./protocol.ts";

@@ -1,0 +1,103 @@
+/**
+ * The `WorkerInner` contract: what the application writes for one worker thread. The runtime
+ * owns the thread, the clock, the sockets and the bus; the inner is a sans-IO state machine that
+ * turns inputs into outputs, usually by holding task groups behind a `TaskSwitcher`.
+ */
+import type { NetAction, NetEvent } from "../io/events.ts";
+import type { Structured } from "../ring/codec.ts";
+
+/** How a message from another worker reached this one. */
+export type BusVia = "direct" | "broadcast" | "channel";
+
+/**
+ * One input for the inner. Input objects and any bytes in them are valid only until the inner's
+ * outputs for this input have been popped (the runtime reuses them): copy what you keep.
+ */
+export type WorkerInput =
+  /** A network event for the owner that asked for the action (`WorkerOutput` "net"). */
+  | { readonly kind: "net"; readonly owner: number; readonly event: NetEvent }
+  /** A message from another worker (`from` is its index; `channel` is -1 unless via a channel). */
+  | {
+      readonly kind: "bus";
+      readonly from: number;
+      readonly via: BusVia;
+      readonly channel: number;
+      readonly data: Structured;
+    }
+  /** A message from the controller (`Controller.sendTo` / `sendToBest`). */
+  | { readonly kind: "external"; readonly data: Structured };
+
+/** A bus operation asked for by the inner. `safe` defaults to true (queued, never dropped). */
+export type BusControl =
+  /** Receive what is published on `channel` from now on. */
+  | { readonly op: "subscribe"; readonly channel: number }
+  /** Stop receiving `channel`. */
+  | { readonly op: "unsubscribe"; readonly channel: number }
+  /** Send to every current subscriber of `channel` (this worker included, if subscribed). */
+  | {
+      readonly op: "publish";
+      readonly channel: number;
+      readonly data: Structured;
+      readonly safe?: boolean;
+    }
+  /** Send to every other running worker. */
+  | { readonly op: "broadcast"; readonly data: Structured; readonly safe?: boolean }
+  /** Send to worker `worker`. */
+  | {
+      readonly op: "direct";
+      readonly worker: number;
+      readonly data: Structured;
+      readonly safe?: boolean;
+    };
+
+/**
+ * One output of the inner. Unsafe bus sends to a full ring are dropped and counted in the
+ * worker's stats; safe ones wait in order.
+ */
+export type WorkerOutput =
+  /** An I/O action; its events come back as "net" inputs with the same `owner`. */
+  | { readonly kind: "net"; readonly owner: number; readonly action: NetAction }
+  /** A bus operation. */
+  | { readonly kind: "bus"; readonly control: BusControl }
+  /** A message for the controller (delivered as a "message" controller event). */
+  | { readonly kind: "external"; readonly data: Structured }
+  /** Ask the controller to spawn `config` on the least-loaded worker (maybe this one). */
+  | { readonly kind: "spawn"; readonly config: Structured }
+  /** Report that a task failed (it should already be removed); `task` names it in the report. */
+  | { readonly kind: "task-error"; readonly task: string; readonly error: unknown };
+
+/**
+ * The application side of one worker thread.
+ *
+ * Contract: after every `spawn`, `onTick`, `onEvent` and `onShutdown` the runtime calls
+ * `popOutput(now)` until it returns `undefined` before giving the inner anything else. `now` is
+ * monotonic milliseconds, the same clock in every worker of one controller. An exception that
+ * escapes any method is fatal for this worker: it is reported as the worker dying, its sockets
+ * are closed, and the other workers keep running. Task failures should be caught (`TaskGroup`
+ * does) and reported with a "task-error" output instead.
+ *
+ * Shutdown: after `onShutdown` the runtime keeps delivering events and ticks until `isEmpty()`
+ * is true, then stops the worker.
+ */
+export interface WorkerInner {
+  /** Number of live tasks (for stats and spawn placement). */
+  tasks(): number;
+  /** True when the inner has nothing left to do (checked during shutdown). */
+  isEmpty(): boolean;
+  /** Starts a new task from `config` (from `Controller.spawn` or a "spawn" output). */
+  spawn(now: number, config: Structured): void;
+  /** Periodic tick, every `tickMs` of the worker. */
+  onTick(now: number): void;
+  /** One input. */
+  onEvent(now: number, input: WorkerInput): void;
+  /** Graceful shutdown begins: wind every task down. */
+  onShutdown(now: number): void;
+  /** The next output, or `undefined` when there is none for now. */
+  popOutput(now: number): WorkerOutput | undefined;
+}
+
+/** Builds the inner of worker `index` from the config given to `Controller.addWorker`. */
+export type WorkerFactory<Config extends Structured = Structured> = (
+  index: number,
+  config: Config,
+) => WorkerInner;

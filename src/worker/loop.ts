@@ -1,0 +1,347 @@
+import type { Backend, EventSink } from "../backend/backend.ts";
+import type { BusEndpoint, BusMessage } from "../bus/endpoint.ts";
+import type { NetEvent } from "../io/events.ts";
+import type { Structured } from "../ring/codec.ts";
+import type { BusControl, BusVia, WorkerInner, WorkerOutput } from "./inner.ts";
+import {
+  CONTROLLER_ENDPOINT,
+  endpointOf,
+  errorInfo,
+  type FromWorker,
+  type Roster,
+  RosterState,
+  type ToWorker,
+} from "./protocol.ts";
+import type { StatsWriter } from "./stats.ts";
+
+/** What a `WorkerLoop` runs on. */
+export interface WorkerLoopOptions {
+  /** This worker's index. */
+  readonly index: number;
+  readonly inner: WorkerInner;
+  /** This worker's bus endpoint (endpoint `index + 1`). */
+  readonly endpoint: BusEndpoint;
+  readonly roster: Roster;
+  readonly stats: StatsWriter;
+  /** Tick interval in ms; 0 disables ticks. */
+  readonly tickMs: number;
+  /** How often stats are published, in ms. */
+  readonly statsMs: number;
+  /** Monotonic milliseconds, the same clock in every worker. */
+  readonly clock: () => number;
+  /** Creates the backend, given the sink its events must go to. */
+  readonly backend: (sink: EventSink) => Backend;
+}
+
+/** Most non-fatal error reports sent to the controller per stats interval (the rest are counted). */
+const ERROR_REPORTS_PER_WINDOW = 20;
+
+/**
+ * The worker loop (DESIGN.md section 1): drain the bus, fire the tick, publish stats, then wait in
+ * the backend until the next deadline, an I/O event or a bus wake-up. Every input is given to the
+ * inner and all its outputs are popped and carried out before the next input.
+ *
+ * Exceptions thrown by the inner propagate out of `run()`: they are fatal for the worker.
+ * Outputs the runtime cannot carry out (an unknown kind, a bad worker index) are reported to the
+ * controller as errors and skipped.
+ */
+export class WorkerLoop {
+  /** The backend, created by the constructor. */
+  readonly backend: Backend;
+  readonly #o: WorkerLoopOptions;
+  readonly #inner: WorkerInner;
+  readonly #endpoint: BusEndpoint;
+  #now = 0;
+  #stopping = false;
+  #dead = false;
+  // counters
+  #eventsIn = 0;
+  #eventsOut = 0;
+  #loops = 0;
+  #taskErrors = 0;
+  #spawnsHandled = 0;
+  #dropped = 0;
+  // stats window
+  #windowStart = 0;
+  #windowIn = 0;
+  #windowOut = 0;
+  #idle = 0;
+  #errorReports = 0;
+  #utilisation = 0;
+  #inPerSec = 0;
+  #outPerSec = 0;
+  /** Clock reading when the current wait began, or -1 once events started arriving. */
+  #waitStart = -1;
+  // reused input objects (valid until their outputs are popped)
+  readonly #net: { kind: "net"; owner: number; event: NetEvent };
+  readonly #bus: { kind: "bus"; from: number; via: BusVia; channel: number; data: Structured };
+  readonly #ext: { kind: "external"; data: Structured } = { kind: "external", data: undefined };
+  #peers: number[] = [];
+  #rosterVersion = -1;
+
+  /** Prepares the loop and creates its backend. */
+  constructor(options: WorkerLoopOptions) {
+    this.#o = options;
+    this.#inner = options.inner;
+    this.#endpoint = options.endpoint;
+    this.#net = { kind: "net", owner: 0, event: { kind: "udp-closed", socket: -1 } };
+    this.#bus = { kind: "bus", from: 0, via: "direct", channel: -1, data: undefined };
+    this.backend = options.backend(this.#onNet);
+  }
+
+  /** True once a shutdown request was received. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /**
+   * Runs until a graceful shutdown has completed (the inner is empty after `onShutdown`).
+   * The backend stays open; call `close()` afterwards.
+   */
+  run(): void {
+    const { clock, tickMs, statsMs } = this.#o;
+    const inner = this.#inner;
+    const endpoint = this.#endpoint;
+    let now = clock();
+    this.#now = now;
+    this.#windowStart = now;
+    this.#drain(now); // outputs the factory queued (opening sockets, first messages)
+    this.#publish(now);
+    let nextTick = tickMs > 0 ? now + tickMs : Number.POSITIVE_INFINITY;
+    let nextStats = now + statsMs;
+    for (;;) {
+      this.#loops++;
+      endpoint.poll(this.#onBus);
+      now = clock();
+      this.#now = now;
+      if (now >= nextTick) {
+        inner.onTick(now);
+        this.#drain(now);
+        nextTick += tickMs;
+        if (nextTick <= now) nextTick = now + tickMs; // fell behind: skip, do not burst
+      }
+      if (this.#stopping && inner.isEmpty()) break;
+      if (now >= nextStats) {
+        this.#publish(now);
+        nextStats = now + statsMs;
+      }
+      endpoint.flush();
+      const sleep = endpoint.prepareWait();
+      const start = clock();
+      const timeout = sleep ? Math.max(0, Math.ceil(Math.min(nextTick, nextStats) - start)) : 0;
+      this.#waitStart = start;
+      this.backend.poll(timeout);
+      endpoint.endWait();
+      if (this.#waitStart >= 0) this.#endWait();
+    }
+    this.#publish(now);
+  }
+
+  /** Closes the backend (every socket); events it still delivers are ignored. */
+  close(): void {
+    this.#dead = true;
+    this.backend.close();
+  }
+
+  /** Sends a control message to the controller (never dropped). */
+  report(message: FromWorker): void {
+    this.#endpoint.send(CONTROLLER_ENDPOINT, message as unknown as Structured, { safe: true });
+  }
+
+  #endWait(): void {
+    const t = this.#o.clock();
+    this.#idle += t - this.#waitStart;
+    this.#now = t;
+    this.#waitStart = -1;
+  }
+
+  readonly #onNet = (owner: number, event: NetEvent): void => {
+    if (this.#waitStart >= 0) this.#endWait();
+    if (this.#dead) return;
+    const input = this.#net;
+    input.owner = owner;
+    input.event = event;
+    this.#eventsIn++;
+    this.#inner.onEvent(this.#now, input);
+    this.#drain(this.#now);
+  };
+
+  readonly #onBus = (m: BusMessage): void => {
+    const now = this.#now;
+    if (m.from === CONTROLLER_ENDPOINT) {
+      if (m.kind === "external") {
+        this.#ext.data = m.data;
+        this.#eventsIn++;
+        this.#inner.onEvent(now, this.#ext);
+        this.#drain(now);
+      } else if (m.kind === "direct" && !m.raw) {
+        this.#control(now, m.data as ToWorker);
+      } else {
+        this.#reportError(new TypeError(`unexpected ${m.kind} message from the controller`));
+      }
+      return;
+    }
+    if (m.kind === "external") {
+      this.#reportError(new TypeError(`unexpected external message from endpoint ${m.from}`));
+      return;
+    }
+    const input = this.#bus;
+    input.from = m.from - 1;
+    input.via = m.kind;
+    input.channel = m.channel;
+    input.data = m.data;
+    this.#eventsIn++;
+    this.#inner.onEvent(now, input);
+    this.#drain(now);
+  };
+
+  #control(now: number, message: ToWorker): void {
+    switch (message?.op) {
+      case "spawn":
+        if (this.#stopping) {
+          this.#reportError(new Error("spawn refused: the worker is shutting down"));
+          return;
+        }
+        this.#eventsIn++;
+        this.#inner.spawn(now, message.config);
+        this.#drain(now);
+        this.#spawnsHandled++;
+        this.#publish(now); // placement reads the task count: keep it current
+        return;
+      case "shutdown":
+        if (this.#stopping) return;
+        this.#stopping = true;
+        this.#inner.onShutdown(now);
+        this.#drain(now);
+        return;
+      case "peer-down":
+        this.#endpoint.closePeer(endpointOf(message.worker));
+        return;
+      default:
+        this.#reportError(new TypeError(`unknown control message ${JSON.stringify(message)}`));
+    }
+  }
+
+  #drain(now: number): void {
+    const inner = this.#inner;
+    for (let out = inner.popOutput(now); out !== undefined; out = inner.popOutput(now)) {
+      this.#eventsOut++;
+      try {
+        this.#apply(out);
+      } catch (e) {
+        this.#reportError(e);
+      }
+    }
+  }
+
+  #apply(out: WorkerOutput): void {
+    switch (out.kind) {
+      case "net":
+        this.backend.act(out.owner, out.action);
+        return;
+      case "bus":
+        this.#busControl(out.control);
+        return;
+      case "external":
+        this.#endpoint.sendExternal(CONTROLLER_ENDPOINT, out.data, { safe: true });
+        return;
+      case "spawn":
+        this.report({ op: "spawn", config: out.config });
+        return;
+      case "task-error":
+        this.#taskErrors++;
+        this.report({ op: "task-error", task: String(out.task), error: errorInfo(out.error) });
+        return;
+      default:
+        throw new TypeError(`unknown output kind ${String((out as { kind: unknown }).kind)}`);
+    }
+  }
+
+  #busControl(c: BusControl): void {
+    const endpoint = this.#endpoint;
+    switch (c.op) {
+      case "subscribe":
+        endpoint.subscribe(c.channel);
+        return;
+      case "unsubscribe":
+        endpoint.unsubscribe(c.channel);
+        return;
+      case "publish":
+        endpoint.publish(c.channel, c.data, { safe: c.safe !== false });
+        return;
+      case "broadcast":
+        endpoint.broadcast(c.data, { safe: c.safe !== false, to: this.#runningPeers() });
+        return;
+      case "direct": {
+        const roster = this.#o.roster;
+        if (!Number.isInteger(c.worker) || c.worker < 0 || c.worker >= roster.size) {
+          throw new RangeError(`no worker ${c.worker} (workers are 0..${roster.size - 1})`);
+        }
+        if (roster.state(c.worker) !== RosterState.Running && c.worker !== this.#o.index) {
+          this.#dropped++;
+          return;
+        }
+        endpoint.send(endpointOf(c.worker), c.data, { safe: c.safe !== false });
+        return;
+      }
+      default:
+        throw new TypeError(`unknown bus op ${String((c as { op: unknown }).op)}`);
+    }
+  }
+
+  #runningPeers(): number[] {
+    const roster = this.#o.roster;
+    if (roster.version !== this.#rosterVersion) {
+      this.#rosterVersion = roster.version;
+      this.#peers = roster
+        .running()
+        .filter((w) => w !== this.#o.index)
+        .map(endpointOf);
+    }
+    return this.#peers;
+  }
+
+  #reportError(thrown: unknown): void {
+    if (this.#errorReports++ < ERROR_REPORTS_PER_WINDOW) {
+      this.report({ op: "error", error: errorInfo(thrown) });
+    }
+  }
+
+  /** Writes the stats block; rates and utilisation are those of the last complete window. */
+  #publish(now: number): void {
+    const window = now - this.#windowStart;
+    if (window >= this.#o.statsMs) {
+      this.#utilisation = Math.min(1, Math.max(0, 1 - this.#idle / window));
+      this.#inPerSec = ((this.#eventsIn - this.#windowIn) * 1000) / window;
+      this.#outPerSec = ((this.#eventsOut - this.#windowOut) * 1000) / window;
+      this.#windowStart = now;
+      this.#windowIn = this.#eventsIn;
+      this.#windowOut = this.#eventsOut;
+      this.#idle = 0;
+      this.#errorReports = 0;
+    }
+    const b = this.backend.stats();
+    const e = this.#endpoint.stats();
+    let occupancy = 0;
+    for (let dest = 0; dest < this.#endpoint.endpoints; dest++) {
+      occupancy = Math.max(occupancy, this.#endpoint.occupancy(dest));
+    }
+    this.#o.stats.write({
+      tasks: this.#inner.tasks(),
+      spawnsHandled: this.#spawnsHandled,
+      loopUtilisation: this.#utilisation,
+      eventsInPerSec: this.#inPerSec,
+      eventsOutPerSec: this.#outPerSec,
+      eventsIn: this.#eventsIn,
+      eventsOut: this.#eventsOut,
+      ringOccupancy: occupancy,
+      bufferExhaustion: b.bufferExhaustion,
+      buffersOutstanding: b.buffersOutstanding,
+      sendDrops: b.sendDrops,
+      busDrops: e.full + e.undeliverable + this.#dropped,
+      loops: this.#loops,
+      taskErrors: this.#taskErrors,
+      updatedAt: now,
+    });
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * What the controller and its workers tell each other besides application messages.
+ *
+ * Endpoint 0 of the bus is the controller; worker `i` is endpoint `i + 1`. Application messages
+ * between the controller and a worker travel as bus "external" messages; the runtime's own
+ * control messages below travel as "direct" ones.
+ */
+import type { BackendKind } from "../backend/index.ts";
+import type { BusLayout } from "../bus/layout.ts";
+import type { Structured } from "../ring/codec.ts";
+
+/** The bus endpoint of the controller. */
+export const CONTROLLER_ENDPOINT = 0;
+
+/** The bus endpoint of worker `index`. */
+export function endpointOf(index: number): number {
+  return index + 1;
+}
+
+/** An error as it crosses threads. */
+export interface ErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+/** Turns anything thrown into an `ErrorInfo`. */
+export function errorInfo(thrown: unknown): ErrorInfo {
+  if (thrown instanceof Error) {
+    return thrown.stack === undefined
+      ? { name: thrown.name, message: thrown.message }
+      : { name: thrown.name, message: thrown.message, stack: thrown.stack };
+  }
+  let message: string;
+  try {
+    message = String(thrown);
+  } catch {
+    message = "an unprintable value";
+  }
+  return { name: "Error", message };
+}
+
+/** Everything a worker thread needs to start, posted once by the controller. */
+export interface WorkerInit {
+  readonly sansio: "init";
+  readonly index: number;
+  readonly moduleUrl: string;
+  readonly exportName: string;
+  readonly config: Structured;
+  readonly tickMs: number;
+  readonly statsMs: number;
+  readonly backend: BackendKind;
+  readonly cpu: number | undefined;
+  readonly recvBuffers: number | undefined;
+  readonly recvBufferSize: number | undefined;
+  readonly layout: BusLayout;
+  readonly stats: SharedArrayBuffer;
+  readonly roster: SharedArrayBuffer;
+  /** `performance.timeOrigin` of the controller: `now` is milliseconds since then. */
+  readonly epoch: number;
+}
+
+/** True when a posted message is a `WorkerInit`. */
+export function isWorkerInit(data: unknown): data is WorkerInit {
+  return typeof data === "object" && data !== null && (data as WorkerInit).sansio === "init";
+}
+
+/** Control messages from the controller to a worker. */
+export type ToWorker =
+  | { readonly op: "spawn"; readonly config: Structured }
+  | { readonly op: "shutdown" }
+  /** Worker `worker` is gone: stop sending to it. */
+  | { readonly op: "peer-down"; readonly worker: number };
+
+/** Control messages from a worker to the controller. */
+export type FromWorker =
+  | { readonly op: "ready"; readonly backend: "uring" | "epoll"; readonly wakeHandle: number }
+  | { readonly op: "spawn"; readonly config: Structured }
+  | { readonly op: "task-error"; readonly task: string; readonly error: ErrorInfo }
+  /** Something went wrong that did not stop the worker (a bad output, a corrupt bus leg). */
+  | { readonly op: "error"; readonly error: ErrorInfo }
+  /** The worker is about to exit because of `error`. */
+  | { readonly op: "fatal"; readonly error: ErrorInfo }
+  /** Graceful shutdown finished; the worker is exiting. */
+  | { readonly op: "stopped" };
+
+/** Worker states in the roster: not started yet, running, or gone (stopped or died). */
+export const RosterState = { Absent: 0, Running: 1, Gone: 2 } as const;
+
+/** One of the `RosterState` values. */
+export type RosterState = (typeof RosterState)[keyof typeof RosterState];
+
+/**
+ * Which workers are running, shared by the controller (writer) and the workers (readers), with
+ * a version counter so readers recompute derived lists only when it changes.
+ */
+export class Roster {
+  readonly #cells: Int32Array;
+
+  /** Allocates a roster for `workers` workers. */
+  static create(workers: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(4 * (workers + 1));
+  }
+
+  /** Opens a roster made by `Roster.create`. */
+  constructor(block: SharedArrayBuffer) {
+    this.#cells = new Int32Array(block);
+  }
+
+  /** Number of worker slots. */
+  get size(): number {
+    return this.#cells.length - 1;
+  }
+
+  /** Changes with every `set`. */
+  get version(): number {
+    return Atomics.load(this.#cells, 0);
+  }
+
+  /** The state of worker `index` (Absent for indices out of range). */
+  state(index: number): RosterState {
+    if (!Number.isInteger(index) || index < 0 || index >= this.size) return RosterState.Absent;
+    return Atomics.load(this.#cells, index + 1) as RosterState;
+  }
+
+  /** Sets the state of worker `index` (controller only). */
+  set(index: number, state: RosterState): void {
+    Atomics.store(this.#cells, index + 1, state);
+    Atomics.add(this.#cells, 0, 1);
+  }
+
+  /** Indices of the running workers. */
+  running(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.size; i++) if (this.state(i) === RosterState.Running) out.push(i);
+    return out;
+  }
+}

@@ -1,0 +1,300 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import {
+  Controller,
+  type ControllerEvent,
+  openFileDescriptors,
+  type WorkerStats,
+} from "../../src/index.ts";
+import type { Command, LabSpawn } from "../worker/workers/lab.ts";
+import { EventLog } from "./log.ts";
+
+const LAB = new URL("../worker/workers/lab.ts", import.meta.url);
+const live: Controller[] = [];
+
+/** A controller with `workers` lab workers, shut down after the test whatever happens. */
+async function lab(workers: number, options: { tickMs?: number; statsMs?: number } = {}) {
+  const controller = new Controller({ maxWorkers: workers });
+  live.push(controller);
+  const log = new EventLog(controller);
+  for (let i = 0; i < workers; i++) {
+    await controller.addWorker({
+      module: LAB,
+      tickMs: options.tickMs ?? 50,
+      statsMs: options.statsMs ?? 50,
+    });
+  }
+  const send = (worker: number, command: Command) => controller.sendTo(worker, command);
+  const spawn = (config: LabSpawn) => controller.spawn(config);
+  return { controller, log, send, spawn };
+}
+
+afterEach(async () => {
+  for (const c of live.splice(0)) await c.shutdown({ timeoutMs: 2000 });
+});
+
+async function statsUntil(
+  controller: Controller,
+  what: string,
+  test: (s: WorkerStats[]) => boolean,
+): Promise<WorkerStats[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const s = controller.stats();
+    if (test(s)) return s;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+    await Bun.sleep(5);
+  }
+}
+
+describe("controller and workers", () => {
+  test("controller to worker: each worker answers for itself", async () => {
+    const { log, send } = await lab(2);
+    expect(send(0, { op: "ping" })).toBe("sent");
+    send(1, { op: "ping" });
+    await log.until("two pongs", () => log.messages((d) => "pong" in d).length === 2);
+    expect(log.messages((d) => "pong" in d).map((d) => d.pong)).toContain(0);
+    expect(log.messages((d) => "pong" in d).map((d) => d.pong)).toContain(1);
+  });
+
+  test("controller to task: a message reaches the named task, which answers", async () => {
+    const { log, send, spawn } = await lab(2);
+    const w = spawn({ id: "alice" });
+    await log.message("spawned", (d) => d.spawned === "alice");
+    send(w, { op: "to-task", id: "alice", text: "hello" });
+    const reply = await log.message("reply", (d) => d.task === "alice" && "got" in d);
+    expect(reply).toEqual({ task: "alice", worker: w, got: "hello" });
+    send(w, { op: "to-task", id: "nobody", text: "?" });
+    await log.message("unknown task", (d) => d.unknownTask === "nobody");
+  });
+
+  test("task to task across workers through a pub/sub channel", async () => {
+    const { log, send, spawn } = await lab(2);
+    // least-loaded placement puts one listener on each worker
+    expect(spawn({ id: "l0", channel: 7 })).toBe(0);
+    expect(spawn({ id: "l1", channel: 7 })).toBe(1);
+    spawn({ id: "other", channel: 8 });
+    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 3);
+    // a subscription reaches other workers over the bus: publish until both listeners hear
+    let n = 0;
+    await log.until(
+      "both listeners",
+      () => {
+        send(0, { op: "publish", channel: 7, text: `m${n++}` });
+        const heard = new Set(log.messages((d) => "heard" in d).map((d) => d.task));
+        return heard.has("l0") && heard.has("l1");
+      },
+      10_000,
+    );
+    await Bun.sleep(50);
+    for (const id of ["l0", "l1"]) {
+      const texts = log.messages((d) => d.task === id && "heard" in d).map((d) => d.heard);
+      // in publish order, no duplicates, and once l1 hears it hears every later message
+      const seq = texts.map((t) => Number(String(t).slice(1)));
+      expect(seq).toEqual([...seq].sort((a, b) => a - b));
+      expect(new Set(seq).size).toBe(seq.length);
+      expect(seq.at(-1)).toBe((seq[0] as number) + seq.length - 1);
+      expect(log.messages((d) => d.task === id && "heard" in d).every((d) => d.from === 0)).toBe(
+        true,
+      );
+    }
+    expect(log.messages((d) => d.task === "other" && "heard" in d)).toEqual([]);
+  });
+
+  test("stats follow spawned and finished tasks; spawns go to the least-loaded worker", async () => {
+    const { controller, log, send, spawn } = await lab(2);
+    const placed = ["a", "b", "c"].map((id) => spawn({ id }));
+    expect(placed).toEqual([0, 1, 0]);
+    await statsUntil(controller, "2 + 1 tasks", (s) => s[0]?.tasks === 2 && s[1]?.tasks === 1);
+    send(1, { op: "finish", id: "b" });
+    await log.message("b finished", (d) => d.finished === "b");
+    await statsUntil(controller, "worker 1 empty", (s) => s[1]?.tasks === 0);
+    expect(spawn({ id: "d" })).toBe(1); // worker 1 has 0 tasks, worker 0 has 2
+    expect(spawn({ id: "e" })).toBe(1); // the spawn just sent counts before it is handled
+    expect(spawn({ id: "f" })).toBe(0);
+    send(0, { op: "finish", id: "a" });
+    send(0, { op: "finish", id: "c" });
+    const s = await statsUntil(
+      controller,
+      "3 tasks left",
+      (x) => x[0]?.tasks === 1 && x[1]?.tasks === 2,
+    );
+    expect(s.map((w) => w.state)).toEqual(["running", "running"]);
+    expect(s.every((w) => w.backend === "uring" || w.backend === "epoll")).toBe(true);
+    expect(s[0]?.eventsIn).toBeGreaterThan(0);
+    expect(s[0]?.eventsOut).toBeGreaterThan(0);
+  });
+
+  test("a task may ask the controller to spawn another task", async () => {
+    const { log, send } = await lab(2);
+    send(0, { op: "spawn-request", id: "child" });
+    const spawned = await log.message("child spawned", (d) => d.spawned === "child");
+    expect([0, 1]).toContain(spawned.worker as number);
+  });
+
+  test("a throwing task is reported and removed; its neighbours keep working", async () => {
+    const { controller, log, send, spawn } = await lab(2);
+    spawn({ id: "bad" });
+    spawn({ id: "peer" });
+    spawn({ id: "good" });
+    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 3);
+    send(0, { op: "throw", id: "bad" });
+    await log.until("task error", () => log.events.some((e) => e.kind === "task-error"));
+    const err = log.events.find((e) => e.kind === "task-error");
+    expect(err).toMatchObject({ kind: "task-error", worker: 0, task: "bad" });
+    expect((err as { error: { message: string } }).error.message).toContain(
+      "bad was told to throw",
+    );
+    send(0, { op: "to-task", id: "good", text: "still there?" });
+    await log.message("good answers", (d) => d.task === "good" && d.got === "still there?");
+    send(0, { op: "to-task", id: "bad", text: "?" });
+    await log.message("bad is gone", (d) => d.unknownTask === "bad");
+    const s = await statsUntil(controller, "stats", (x) => x[0]?.tasks === 1);
+    expect(s[0]?.taskErrors).toBe(1);
+    expect(s[0]?.lastError).toContain("told to throw");
+    expect(s[0]?.state).toBe("running");
+  });
+
+  test("a worker whose inner throws dies alone: reported, its fds closed, the other serves on", async () => {
+    const { controller, log, send, spawn } = await lab(2);
+    spawn({ id: "x" });
+    spawn({ id: "y" });
+    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 2);
+    send(1, { op: "die" });
+    await log.until("death", () => log.events.some((e) => e.kind === "worker-died"));
+    const died = log.events.find((e) => e.kind === "worker-died") as Extract<
+      ControllerEvent,
+      { kind: "worker-died" }
+    >;
+    expect(died.worker).toBe(1);
+    expect(died.error.message).toBe("worker 1 was told to die");
+    expect(died.exitCode).toBe(1);
+    const s = controller.stats();
+    expect(s[1]?.state).toBe("dead");
+    expect(s[1]?.lastError).toContain("told to die");
+    expect(controller.sendTo(1, { op: "ping" })).toBe("closed");
+    expect(spawn({ id: "z" })).toBe(0); // only the live worker takes spawns
+    send(0, { op: "to-task", id: "x", text: "ok?" });
+    await log.message("worker 0 answers", (d) => d.task === "x" && d.got === "ok?");
+    const report = await controller.shutdown();
+    expect(report).toEqual({ stopped: [0], terminated: [], dead: [1] });
+  });
+
+  test("a worker that exits abruptly is reported with its exit code", async () => {
+    const { controller, log, send } = await lab(2);
+    send(0, { op: "exit", code: 3 });
+    await log.until("death", () => log.events.some((e) => e.kind === "worker-died"));
+    expect(log.events.find((e) => e.kind === "worker-died")).toMatchObject({
+      worker: 0,
+      exitCode: 3,
+      error: { message: "exited with code 3" },
+    });
+    send(1, { op: "ping" });
+    await log.message("worker 1 answers", (d) => d.pong === 1);
+    expect(controller.stats()[0]?.state).toBe("dead");
+  });
+
+  test("an output the runtime cannot carry out is reported; the worker carries on", async () => {
+    const { controller, log, send } = await lab(1);
+    send(0, { op: "bad-output" });
+    await log.message("the next output", (d) => d.afterBadOutput === 0);
+    await log.until("worker error", () => log.events.some((e) => e.kind === "worker-error"));
+    expect(log.events.find((e) => e.kind === "worker-error")).toMatchObject({
+      worker: 0,
+      error: { name: "RangeError", message: "no worker 99 (workers are 0..0)" },
+    });
+    expect(controller.stats()[0]?.state).toBe("running");
+  });
+
+  test("graceful shutdown: tasks say goodbye, workers stop, every file descriptor is released", async () => {
+    const before = openFileDescriptors();
+    const { controller, log, spawn } = await lab(2);
+    for (const id of ["a", "b", "c", "d"]) spawn({ id, channel: 3 });
+    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 4);
+    expect(openFileDescriptors()).toBeGreaterThan(before);
+    const events: ControllerEvent[] = [];
+    const iterated = (async () => {
+      for await (const e of controller) events.push(e);
+    })();
+    const report = await controller.shutdown();
+    await iterated; // the iterator ends once the controller has shut down
+    expect(report).toEqual({ stopped: [0, 1], terminated: [], dead: [] });
+    const byes = log.messages((d) => d.bye === true).map((d) => d.task);
+    expect(byes.sort()).toEqual(["a", "b", "c", "d"]);
+    expect(events.filter((e) => e.kind === "worker-stopped").length).toBe(2);
+    expect(controller.stats().map((s) => s.state)).toEqual(["stopped", "stopped"]);
+    expect(openFileDescriptors()).toBe(before);
+    expect(() => controller.spawn({ id: "late" })).toThrow("no running worker");
+    await expect(controller.addWorker({ module: LAB })).rejects.toThrow("shut down");
+  });
+
+  test("a worker that does not finish in time is terminated", async () => {
+    const { controller, send } = await lab(2);
+    send(1, { op: "hang-on-shutdown" });
+    send(1, { op: "ping" });
+    await Bun.sleep(50);
+    const report = await controller.shutdown({ timeoutMs: 300 });
+    expect(report).toEqual({ stopped: [0], terminated: [1], dead: [] });
+    expect(controller.stats()[1]?.lastError).toContain("terminated");
+  });
+
+  test("an idle worker sleeps until its next deadline instead of spinning", async () => {
+    const { controller } = await lab(1, { tickMs: 200, statsMs: 200 });
+    const before = await statsUntil(controller, "first stats", (s) => (s[0]?.loops ?? 0) > 0);
+    await Bun.sleep(1000);
+    const after = controller.stats();
+    // ~5 ticks and ~5 stats deadlines in a second; a 1 ms tick or a busy loop would be 1000+
+    const loops = (after[0]?.loops ?? 0) - (before[0]?.loops ?? 0);
+    expect(loops).toBeGreaterThan(2);
+    expect(loops).toBeLessThan(30);
+    expect(after[0]?.loopUtilisation).toBeLessThan(50);
+  });
+});
+
+describe("starting workers", () => {
+  test("a module that never calls defineWorker is given up on with a clear error", async () => {
+    const controller = new Controller({ maxWorkers: 1 });
+    live.push(controller);
+    const died: ControllerEvent[] = [];
+    controller.on((e) => died.push(e));
+    await expect(
+      controller.addWorker({
+        module: new URL("../worker/workers/not-a-worker.ts", import.meta.url),
+        readyTimeoutMs: 500,
+      }),
+    ).rejects.toThrow("before starting a worker (does it call defineWorker?)");
+    expect(died[0]).toMatchObject({ kind: "worker-died", worker: 0 });
+  });
+
+  test("a factory that throws fails addWorker with its error", async () => {
+    const controller = new Controller({ maxWorkers: 1 });
+    live.push(controller);
+    await expect(
+      controller.addWorker({
+        module: new URL("../worker/workers/factory-throws.ts", import.meta.url),
+      }),
+    ).rejects.toThrow("bad config: no port");
+    expect(controller.stats()[0]?.state).toBe("dead");
+  });
+
+  test("CPU pinning puts the worker on that CPU; a CPU that does not exist is refused", async () => {
+    const controller = new Controller({ maxWorkers: 2 });
+    live.push(controller);
+    const log = new EventLog(controller);
+    const last = navigator.hardwareConcurrency - 1;
+    await controller.addWorker({ module: LAB, cpu: last });
+    controller.sendTo(0, { op: "cpu" });
+    expect((await log.message("cpu", (d) => "cpu" in d)).cpu).toBe(last);
+    await expect(controller.addWorker({ module: LAB, cpu: 4096 })).rejects.toThrow(
+      "cannot pin the worker to CPU 4096",
+    );
+  });
+
+  test("more workers than the controller was made for is a clear error", async () => {
+    const controller = new Controller({ maxWorkers: 1 });
+    live.push(controller);
+    await controller.addWorker({ module: LAB });
+    await expect(controller.addWorker({ module: LAB })).rejects.toThrow("raise maxWorkers");
+    expect(() => controller.sendTo(5, null)).toThrow(RangeError);
+  });
+});
