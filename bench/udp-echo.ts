@@ -2,14 +2,17 @@
  * UDP echo servers side by side, each in its own process pinned to CPU 0, driven by a C
  * windowed load generator pinned to CPU 1 (window 64), at 64 B and 1200 B:
  *   - our UringBackend and EpollBackend (bare backend, echo from the sink, zero-copy),
+ *   - the full runtime: examples/udp-echo-server.ts (controller + one worker running the echo
+ *     example's WorkerInner on io_uring), so the runtime's overhead over the bare backend shows,
  *   - Bun.udpSocket (replies batched with sendMany), node:dgram under Bun,
  *   - a C recvmmsg/sendmmsg echo (bench/ref/udp_echo.c) as the near-the-limit reference.
  * Prints packets/s and server CPU ns per packet (from /proc/PID/stat), with ratios.
  *
  *   bun bench/udp-echo.ts [--quick]
  *
- * Targets (issue 4): UringBackend >= 1.4x Bun.udpSocket in packets/s; server CPU per packet
- * <= 1.2x the C reference.
+ * Targets: UringBackend >= 1.4x Bun.udpSocket in packets/s and server CPU per packet <= 1.2x the
+ * C reference (issue 4); the runtime <= 1.15x the bare backend's CPU per packet and >= 1.3x
+ * Bun.udpSocket in packets/s (issue 5).
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,16 +30,25 @@ for (const name of ["udp_echo", "udp_load"]) {
     throw new Error(`could not build bench/ref/${name}.c (is a C compiler installed?)`);
 }
 
-const ALL = ["c-ref", "uring", "epoll", "bun-udp", "node-dgram"] as const;
+const ALL = ["c-ref", "uring", "runtime", "epoll", "bun-udp", "node-dgram"] as const;
 type Server = (typeof ALL)[number];
 /** SERVERS=uring,epoll,... limits the run (ratios need c-ref and bun-udp). */
 const SERVERS = ALL.filter((s) => (process.env.SERVERS ?? ALL.join(",")).split(",").includes(s));
 const seconds = quick ? 1.2 : 3;
-const runs = quick ? 1 : 3;
+const runs = quick ? 1 : 5;
 const TICKS = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
 
 function command(server: Server): string[] {
   if (server === "c-ref") return [join(buildDir, "udp_echo"), "0"];
+  if (server === "runtime") {
+    // same receive buffers as the bare backend server: 4096 x 2048 B
+    return [
+      process.execPath,
+      join(here, "..", "examples", "udp-echo-server.ts"),
+      ...["--port", "0", "--workers", "1", "--backend", "uring", "--quiet"],
+      ...["--buffers", "4096", "--max-size", "1984"],
+    ];
+  }
   return [process.execPath, join(here, "servers", "echo.ts"), server, "0"];
 }
 
@@ -67,7 +79,7 @@ async function measure(server: Server, size: number): Promise<Run> {
       if (done) throw new Error(`${server} server exited before listening`);
       text += new TextDecoder().decode(value);
     }
-    const port = Number(/listening (\d+)/.exec(text)?.[1]);
+    const port = Number(/listening (?:\S*:)?(\d+)/.exec(text)?.[1]);
     const load = (secs: number) =>
       Bun.spawnSync([
         "taskset",
@@ -104,15 +116,24 @@ async function measure(server: Server, size: number): Promise<Run> {
 const results: Result[] = [];
 const ratios: Record<string, number> = {};
 console.log(
-  `udp-echo bench: server on CPU 0, C load generator on CPU 1, window 64, ${seconds}s x ${runs} runs (median)`,
+  `udp-echo bench: server on CPU 0, C load generator on CPU 1, window 64, ${seconds}s x ${runs} interleaved rounds (medians)`,
 );
 for (const size of [64, 1200]) {
+  // rounds of every server in turn, so drift in the machine's speed hits them all alike
+  const all = new Map<Server, Run[]>(SERVERS.map((server) => [server, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const server of SERVERS) all.get(server)?.push(await measure(server, size));
+  }
   const medians = new Map<Server, Run>();
-  for (const server of SERVERS) {
-    const all: Run[] = [];
-    for (let r = 0; r < runs; r++) all.push(await measure(server, size));
-    all.sort((a, b) => a.pps - b.pps);
-    medians.set(server, all[Math.floor(all.length / 2)] as Run);
+  for (const [server, list] of all) {
+    const median = (key: "pps" | "cpuPerPacket") =>
+      list.map((run) => run[key]).sort((a, b) => a - b)[Math.floor(list.length / 2)] as number;
+    medians.set(server, {
+      pps: median("pps"),
+      cpuPerPacket: median("cpuPerPacket"),
+      lost: list.reduce((n, run) => n + run.lost, 0),
+      corrupt: list.reduce((n, run) => n + run.corrupt, 0),
+    });
   }
   const none: Run = { pps: Number.NaN, cpuPerPacket: Number.NaN, lost: 0, corrupt: 0 };
   const ref = medians.get("c-ref") ?? none;
@@ -134,9 +155,19 @@ for (const size of [64, 1200]) {
       ratios[`${server} / C cpu per packet ${size} B`] = m.cpuPerPacket / ref.cpuPerPacket;
   }
 }
+for (const size of [64, 1200]) {
+  const rt = results.find((r) => r.name === `runtime ${size} B cpu`)?.value ?? Number.NaN;
+  const bare = results.find((r) => r.name === `uring ${size} B cpu`)?.value ?? Number.NaN;
+  ratios[`runtime / bare uring cpu per packet ${size} B`] = rt / bare;
+}
 const uring64 = ratios["uring / Bun.udpSocket pps 64 B"] ?? 0;
 const cpu64 = ratios["uring / C cpu per packet 64 B"] ?? 0;
 console.log(
   `\ntargets (64 B): uring >= 1.4x Bun.udpSocket: ${fmt(uring64, 2)}x ${uring64 >= 1.4 ? "met" : "NOT met"}; uring cpu/packet <= 1.2x C: ${fmt(cpu64, 2)}x ${cpu64 <= 1.2 ? "met" : "NOT met"}`,
+);
+const rtCpu = ratios["runtime / bare uring cpu per packet 64 B"] ?? 0;
+const rtPps = ratios["runtime / Bun.udpSocket pps 64 B"] ?? 0;
+console.log(
+  `targets (64 B): runtime cpu/packet <= 1.15x bare uring: ${fmt(rtCpu, 2)}x ${rtCpu <= 1.15 ? "met" : "NOT met"}; runtime >= 1.3x Bun.udpSocket: ${fmt(rtPps, 2)}x ${rtPps >= 1.3 ? "met" : "NOT met"}`,
 );
 finish("udp-echo", results, ratios);

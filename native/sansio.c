@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -168,6 +169,13 @@ EXPORT int32_t sio_pin_cpu(int32_t cpu) {
 EXPORT int32_t sio_current_cpu(void) {
   int cpu = sched_getcpu();
   return cpu < 0 ? -errno : cpu;
+}
+
+// CPU time consumed by the calling thread (user + system), in nanoseconds, or -errno.
+EXPORT int64_t sio_thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) return -errno;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 // ---------- wake-ups ----------

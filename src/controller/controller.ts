@@ -62,7 +62,7 @@ export interface WorkerStats {
   readonly backend: "uring" | "epoll" | undefined;
   /** Live tasks. */
   readonly tasks: number;
-  /** Share of the last stats window the loop spent working rather than waiting, in percent. */
+  /** CPU time the worker thread used (user + system) in the last stats window, in percent. */
   readonly loopUtilisation: number;
   /** Inputs (I/O events, bus and controller messages, spawns) per second, last window. */
   readonly eventsInPerSec: number;
@@ -101,6 +101,9 @@ export interface ShutdownReport {
   /** Workers that had died before or during the shutdown. */
   readonly dead: readonly number[];
 }
+
+/** Most messages the controller handles before yielding to the event loop. */
+const PUMP_BATCH = 1024;
 
 interface Slot {
   readonly index: number;
@@ -330,11 +333,12 @@ export class Controller {
   stats(): WorkerStats[] {
     return this.#slots.map((slot) => {
       const s = readStats(slot.stats);
+      const gone = slot.state === "dead" || slot.state === "stopped";
       return {
         index: slot.index,
         state: slot.state,
         backend: slot.backend,
-        tasks: s.tasks,
+        tasks: gone ? 0 : s.tasks,
         loopUtilisation: s.loopUtilisation * 100,
         eventsInPerSec: s.eventsInPerSec,
         eventsOutPerSec: s.eventsOutPerSec,
@@ -440,14 +444,16 @@ export class Controller {
     this.#pumping = true;
     void (async () => {
       while (!this.#closed) {
-        if (this.#pump() === 0) await this.#endpoint.parkAsync(1000);
+        // a busy bus must not starve the event loop: yield to it after every batch
+        if (this.#pump() === PUMP_BATCH) await new Promise((resolve) => setImmediate(resolve));
+        else await this.#endpoint.parkAsync(1000);
       }
     })();
   }
 
   /** Delivers what arrived and flushes what is queued; returns the number delivered. */
   #pump(): number {
-    const n = this.#endpoint.poll(this.#onMessage);
+    const n = this.#endpoint.poll(this.#onMessage, PUMP_BATCH);
     this.#endpoint.flush();
     return n;
   }

@@ -6,7 +6,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-const { i32, u32, i64, u64, u64_fast, ptr, void: none } = FFIType;
+const { i32, u32, i64, i64_fast, u64, u64_fast, ptr, void: none } = FFIType;
 
 const symbols = {
   sio_udp_bind: { args: [ptr, i32, i32, i32, i32, ptr], returns: i32 },
@@ -14,6 +14,7 @@ const symbols = {
   sio_count_fds: { args: [], returns: i32 },
   sio_pin_cpu: { args: [i32], returns: i32 },
   sio_current_cpu: { args: [], returns: i32 },
+  sio_thread_cpu_ns: { args: [], returns: i64_fast },
   sio_eventfd: { args: [], returns: i32 },
   sio_wake: { args: [i32], returns: i32 },
   sio_eventfd_drain: { args: [i32], returns: i32 },

@@ -97,6 +97,7 @@ async function start(init: WorkerInit): Promise<void> {
       tickMs: init.tickMs,
       statsMs: init.statsMs,
       clock,
+      cpuTime: () => Number(native().sio_thread_cpu_ns()) / 1e6,
       backend: (onEvent) =>
         createBackend(
           init.backend,

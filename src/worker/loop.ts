@@ -31,6 +31,8 @@ export interface WorkerLoopOptions {
   readonly clock: () => number;
   /** Creates the backend, given the sink its events must go to. */
   readonly backend: (sink: EventSink) => Backend;
+  /** CPU time this thread has used, in ms (user + system, syscalls included). */
+  readonly cpuTime: () => number;
 }
 
 /** Most non-fatal error reports sent to the controller per stats interval (the rest are counted). */
@@ -65,13 +67,13 @@ export class WorkerLoop {
   #windowStart = 0;
   #windowIn = 0;
   #windowOut = 0;
-  #idle = 0;
+  #windowCpu = 0;
   #errorReports = 0;
   #utilisation = 0;
   #inPerSec = 0;
   #outPerSec = 0;
-  /** Clock reading when the current wait began, or -1 once events started arriving. */
-  #waitStart = -1;
+  /** True while waiting in the backend and no event has refreshed `#now` yet. */
+  #waiting = false;
   // reused input objects (valid until their outputs are popped)
   readonly #net: { kind: "net"; owner: number; event: NetEvent };
   readonly #bus: { kind: "bus"; from: number; via: BusVia; channel: number; data: Structured };
@@ -105,6 +107,7 @@ export class WorkerLoop {
     let now = clock();
     this.#now = now;
     this.#windowStart = now;
+    this.#windowCpu = this.#o.cpuTime();
     this.#drain(now); // outputs the factory queued (opening sockets, first messages)
     this.#publish(now);
     let nextTick = tickMs > 0 ? now + tickMs : Number.POSITIVE_INFINITY;
@@ -127,12 +130,11 @@ export class WorkerLoop {
       }
       endpoint.flush();
       const sleep = endpoint.prepareWait();
-      const start = clock();
-      const timeout = sleep ? Math.max(0, Math.ceil(Math.min(nextTick, nextStats) - start)) : 0;
-      this.#waitStart = start;
+      const timeout = sleep ? Math.max(0, Math.ceil(Math.min(nextTick, nextStats) - clock())) : 0;
+      this.#waiting = true;
       this.backend.poll(timeout);
+      this.#waiting = false;
       endpoint.endWait();
-      if (this.#waitStart >= 0) this.#endWait();
     }
     this.#publish(now);
   }
@@ -148,15 +150,12 @@ export class WorkerLoop {
     this.#endpoint.send(CONTROLLER_ENDPOINT, message as unknown as Structured, { safe: true });
   }
 
-  #endWait(): void {
-    const t = this.#o.clock();
-    this.#idle += t - this.#waitStart;
-    this.#now = t;
-    this.#waitStart = -1;
-  }
-
   readonly #onNet = (owner: number, event: NetEvent): void => {
-    if (this.#waitStart >= 0) this.#endWait();
+    if (this.#waiting) {
+      // the first event after a wait: time has moved on (one clock read per batch of events)
+      this.#waiting = false;
+      this.#now = this.#o.clock();
+    }
     if (this.#dead) return;
     const input = this.#net;
     input.owner = owner;
@@ -311,13 +310,14 @@ export class WorkerLoop {
   #publish(now: number): void {
     const window = now - this.#windowStart;
     if (window >= this.#o.statsMs) {
-      this.#utilisation = Math.min(1, Math.max(0, 1 - this.#idle / window));
+      const cpu = this.#o.cpuTime();
+      this.#utilisation = Math.min(1, Math.max(0, (cpu - this.#windowCpu) / window));
+      this.#windowCpu = cpu;
       this.#inPerSec = ((this.#eventsIn - this.#windowIn) * 1000) / window;
       this.#outPerSec = ((this.#eventsOut - this.#windowOut) * 1000) / window;
       this.#windowStart = now;
       this.#windowIn = this.#eventsIn;
       this.#windowOut = this.#eventsOut;
-      this.#idle = 0;
       this.#errorReports = 0;
     }
     const b = this.backend.stats();

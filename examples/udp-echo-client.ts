@@ -1,0 +1,87 @@
+/**
+ * UDP echo load client on the bun-sansio runtime: keeps a window of datagrams in flight against
+ * an echo server, validates every echoed payload, and prints packets/s, loss and latency.
+ *
+ *   bun examples/udp-echo-client.ts --port PORT --seconds S [--host ADDR] [--size BYTES]
+ *       [--window W] [--sockets N] [--backend auto|uring|epoll]
+ *
+ * Exits 0 when every echo was intact and most came back, 1 otherwise.
+ */
+import { parseArgs } from "node:util";
+import { type BackendKind, Controller } from "bun-sansio";
+import type { LoadConfig, LoadResult } from "./udp-echo-client-worker.ts";
+
+function fail(message: string): never {
+  console.error(`udp-echo-client: ${message}`);
+  process.exit(2);
+}
+
+function number(name: string, text: string, min: number, max: number, int = true): number {
+  const n = Number(text);
+  if ((int && !Number.isInteger(n)) || !(n >= min && n <= max)) {
+    fail(`--${name} must be ${min}..${max}, got ${text}`);
+  }
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string" },
+    host: { type: "string", default: "127.0.0.1" },
+    seconds: { type: "string", default: "5" },
+    size: { type: "string", default: "64" },
+    window: { type: "string", default: "64" },
+    sockets: { type: "string", default: "8" },
+    backend: { type: "string", default: "auto" },
+  },
+});
+if (values.port === undefined) fail("--port is required");
+if (!["auto", "uring", "epoll"].includes(values.backend)) {
+  fail(`--backend must be auto, uring or epoll, got ${values.backend}`);
+}
+const config: LoadConfig = {
+  host: values.host,
+  port: number("port", values.port, 1, 65535),
+  seconds: number("seconds", values.seconds, 0.1, 3600, false),
+  size: number("size", values.size, 16, 65507),
+  window: number("window", values.window, 1, 100_000),
+  sockets: number("sockets", values.sockets, 1, 1024),
+  lossTimeoutMs: 1000,
+};
+
+const controller = new Controller({ maxWorkers: 1 });
+const result = new Promise<LoadResult>((resolve, reject) => {
+  controller.on((e) => {
+    if (e.kind === "message" && (e.data as LoadResult).event === "result")
+      resolve(e.data as LoadResult);
+    else if (e.kind === "worker-died") reject(new Error(e.error.message));
+  });
+});
+await controller.addWorker({
+  module: new URL("./udp-echo-client-worker.ts", import.meta.url),
+  config,
+  tickMs: 20,
+  backend: values.backend as BackendKind,
+  recvBufferSize: Math.max(256, Math.ceil((config.size + 64) / 8) * 8),
+});
+let r: LoadResult;
+try {
+  r = await result;
+} catch (e) {
+  fail(`the load worker died: ${e instanceof Error ? e.message : String(e)}`);
+}
+await controller.shutdown();
+
+const pps = r.seconds > 0 ? r.received / r.seconds : 0;
+const lossPct = r.sent > 0 ? (100 * r.lost) / r.sent : 0;
+console.log(
+  `${config.size} B datagrams, window ${config.window}, ${config.sockets} sockets, ${r.seconds.toFixed(1)} s`,
+);
+console.log(
+  `sent ${r.sent}, echoed intact ${r.received}, lost ${r.lost} (${lossPct.toFixed(3)}%), late ${r.late}, corrupt ${r.bad}`,
+);
+console.log(`throughput ${Math.round(pps)} packets/s, latency p50 ${r.p50} µs, p99 ${r.p99} µs`);
+if (r.error !== null) console.log(`error: ${r.error}`);
+const ok = r.error === null && r.bad === 0 && r.received > 0 && lossPct < 1;
+console.log(ok ? "result: ok" : "result: FAILED");
+process.exit(ok ? 0 : 1);
