@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,20 @@ enum {
   SIO_OP_WAKE_READ = 4,   // read the eventfd, user_data
   SIO_OP_RECYCLE = 5,     // give receive buffer `slot` back to the buffer ring
   SIO_OP_NOP = 6,
+  SIO_OP_SEND_GSO = 7,    // fd, slot (head), addr (iovec array), iov count (pad1), len (segment
+                          // size), dst: one sendmsg the kernel cuts into datagrams (UDP_SEGMENT)
 };
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+// Most datagrams one GSO send may carry (the kernel's UDP_MAX_SEGMENTS is at least 64).
+#define SIO_GSO_MAX 64
 
 typedef struct {  // 64 bytes
   uint8_t op;
   uint8_t pad0;
-  uint16_t pad1;
+  uint16_t pad1;  // SIO_OP_SEND_GSO: number of iovecs
   int32_t fd;
   uint64_t user_data;
   uint64_t addr;
@@ -74,6 +83,8 @@ typedef struct {
   // send slots: `small_count` of `small_size` bytes, then `large_count` of `large_size`
   uint8_t *slots;
   size_t slots_bytes;
+  struct iovec *iovs;  // SIO_GSO_MAX iovecs per send slot, for GSO sends headed by that slot
+  size_t iovs_bytes;
   uint32_t small_count, small_size, large_count, large_size;
   // command and completion arrays
   sio_cmd_t *cmds;
@@ -295,10 +306,13 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
   u->br = map(u->br_bytes);
   u->bufs = map(u->bufs_bytes);
   u->slots = u->slots_bytes ? map(u->slots_bytes) : NULL;
+  u->iovs_bytes = (size_t)(small_count + large_count) * SIO_GSO_MAX * sizeof(struct iovec);
+  u->iovs = u->iovs_bytes ? map(u->iovs_bytes) : NULL;
   u->cmds = map(sizeof(sio_cmd_t) * cmd_cap);
   u->cqes = map(sizeof(sio_cqe_t) * u->cqe_cap);
   u->failed = map(sizeof(sio_cqe_t) * u->cqe_cap);
-  if (u->br == NULL || u->bufs == NULL || (u->slots_bytes && u->slots == NULL) || u->cmds == NULL ||
+  if (u->br == NULL || u->bufs == NULL || (u->slots_bytes && u->slots == NULL) ||
+      (u->iovs_bytes && u->iovs == NULL) || u->cmds == NULL ||
       u->cqes == NULL || u->failed == NULL) {
     sio_uring_free(u);
     *err = -ENOMEM;
@@ -340,6 +354,7 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
   unmap(u->br, u->br_bytes);
   unmap(u->bufs, u->bufs_bytes);
   unmap(u->slots, u->slots_bytes);
+  unmap(u->iovs, u->iovs_bytes);
   unmap(u->cmds, sizeof(sio_cmd_t) * u->cmd_cap);
   unmap(u->cqes, sizeof(sio_cqe_t) * u->cqe_cap);
   unmap(u->failed, sizeof(sio_cqe_t) * u->cqe_cap);
@@ -349,7 +364,8 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
 
 // Addresses and sizes JS needs to view the shared areas. `what`: 0 cmds, 1 cqes, 2 bufs,
 // 3 slots, 4 setup flags, 5 eventfd, 6 cqe capacity, 7 payload offset in a receive buffer,
-// 8 ring fd, 9 completions left in the CQ by the last call.
+// 8 ring fd, 9 completions left in the CQ by the last call, 10 GSO iovec area (SIO_GSO_MAX
+// iovecs of 16 bytes per send slot).
 EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
   switch (what) {
     case 0: return (uint64_t)(uintptr_t)u->cmds;
@@ -362,6 +378,7 @@ EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
     case 7: return sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_in6);
     case 8: return (uint64_t)u->ring.ring_fd;
     case 9: return u->overflow;
+    case 10: return (uint64_t)(uintptr_t)u->iovs;
     default: return 0;
   }
 }
@@ -396,6 +413,40 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       memcpy(name, c->dst, len);
       io_uring_prep_send(sqe, c->fd, (void *)(uintptr_t)c->addr, c->len, 0);
       io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)name, (uint16_t)len);
+      break;
+    }
+    case SIO_OP_SEND_GSO: {
+      // the slot's header holds the address, the msghdr and the UDP_SEGMENT cmsg
+      if (c->slot >= u->small_count + u->large_count || c->pad1 < 1 || c->pad1 > SIO_GSO_MAX ||
+          c->addr != (uint64_t)(uintptr_t)(u->iovs + (size_t)c->slot * SIO_GSO_MAX)) {
+        return -EINVAL;
+      }
+      uint8_t *base = slot_base(u, c->slot);
+      struct gso_header {
+        struct sockaddr_in6 name;
+        struct msghdr msg;
+        union {
+          char buf[CMSG_SPACE(sizeof(uint16_t))];
+          struct cmsghdr align;
+        } control;
+      } *h = (struct gso_header *)base;
+      _Static_assert(sizeof(struct gso_header) <= SLOT_HEADER, "GSO header must fit a slot header");
+      socklen_t len = addr_len(c->dst);
+      memcpy(&h->name, c->dst, len);
+      memset(&h->msg, 0, sizeof(h->msg));
+      h->msg.msg_name = &h->name;
+      h->msg.msg_namelen = len;
+      h->msg.msg_iov = (struct iovec *)(uintptr_t)c->addr;
+      h->msg.msg_iovlen = c->pad1;
+      h->msg.msg_control = h->control.buf;
+      h->msg.msg_controllen = sizeof(h->control.buf);
+      struct cmsghdr *cm = CMSG_FIRSTHDR(&h->msg);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t segment = (uint16_t)c->len;
+      memcpy(CMSG_DATA(cm), &segment, sizeof(segment));
+      io_uring_prep_sendmsg(sqe, c->fd, &h->msg, 0);
       break;
     }
     case SIO_OP_CANCEL:

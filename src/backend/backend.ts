@@ -39,6 +39,10 @@ export interface BackendStats {
   packetsOut: number;
   /** Datagrams sent straight from a receive buffer (no copy). */
   zeroCopySends: number;
+  /** Sends that carried several datagrams to one peer (UDP GSO, io_uring backend). */
+  gsoSends: number;
+  /** Sockets whose route refused a GSO send: its datagrams went out one by one, and so will later ones. */
+  gsoFallbacks: number;
   /** Datagrams that arrived larger than the receive buffer (delivered truncated, flagged). */
   truncated: number;
   /** Times the receive buffers ran out (io_uring ENOBUFS; the receive is re-armed). */
@@ -100,6 +104,8 @@ export function zeroStats(): BackendStats {
     eventsIn: 0,
     packetsOut: 0,
     zeroCopySends: 0,
+    gsoSends: 0,
+    gsoFallbacks: 0,
     truncated: 0,
     bufferExhaustion: 0,
     sendErrors: 0,

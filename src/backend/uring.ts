@@ -10,6 +10,7 @@ const OP_SENDMSG = 2;
 const OP_CANCEL = 3;
 const OP_WAKE_READ = 4;
 const OP_RECYCLE = 5;
+const OP_SEND_GSO = 7;
 const CMD_BYTES = 64;
 const CQE_BYTES = 16;
 const SLOT_HEADER = 128;
@@ -25,7 +26,19 @@ const CQE_F_MORE = 2;
 const PREP_FAILED = 0xffffffff;
 const MSG_TRUNC = 0x20;
 const ENOBUFS = -105;
+const EIO = -5;
+const EINVAL = -22;
+const EMSGSIZE = -90;
+const EOPNOTSUPP = -95;
+/** Datagrams one GSO send may carry, its largest segment, and its largest total payload. */
+const GSO_MAX = 64;
+const GSO_MAX_SEGMENT = 1472;
+const GSO_MAX_BYTES = 65000;
+const IOV_BYTES = 16;
 const ECANCELED = -125;
+
+/** Errors with which a route refuses GSO sends (no checksum offload, MTU below the segment...). */
+const GSO_REFUSED = new Set([EIO, EINVAL, EMSGSIZE, EOPNOTSUPP]);
 
 /** io_uring backend options. */
 export interface UringOptions extends BackendOptions {
@@ -114,6 +127,21 @@ export class UringBackend extends SocketTable implements Backend {
   readonly #bufferHeld: Uint8Array; // 1 while a buffer is out of the ring
   readonly #armed: boolean[] = []; // per socket index: multishot receive armed
   readonly #waiting: { sock: Sock; to: SocketAddr; data: Uint8Array }[] = [];
+  // GSO: consecutive sends to one peer from one socket become one sendmsg with UDP_SEGMENT
+  readonly #iovs: DataView; // native iovec area, GSO_MAX entries per head slot
+  readonly #iovsAddr: number;
+  readonly #slotAddr: Float64Array; // where each busy slot's datagram is
+  readonly #slotLen: Int32Array;
+  readonly #slotNext: Int32Array; // next datagram of a GSO send, or -1
+  readonly #slotDest: Uint8Array; // destination of a GSO send, by head slot (28 bytes each)
+  readonly #noGso: boolean[] = []; // per socket index: GSO failed on this socket's route
+  #gsoAt = -1; // offset of the command that the next send may join, or -1
+  #gsoSock = -1;
+  #gsoHead = -1;
+  #gsoTail = -1;
+  #gsoSegment = 0;
+  #gsoCount = 0;
+  #gsoBytes = 0;
   #closed = false;
 
   /** Creates the ring. Throws UringUnavailableError (with the reason) when io_uring cannot be used. */
@@ -180,6 +208,14 @@ export class UringBackend extends SocketTable implements Backend {
     this.#slotBuffer = new Int32Array(small + large).fill(-1);
     this.#bufferRefs = new Int32Array(bufCount);
     this.#bufferHeld = new Uint8Array(bufCount);
+    this.#iovsAddr = info(10);
+    this.#iovs = new DataView(
+      toArrayBuffer(this.#iovsAddr as Pointer, 0, (small + large) * GSO_MAX * IOV_BYTES),
+    );
+    this.#slotAddr = new Float64Array(small + large);
+    this.#slotLen = new Int32Array(small + large);
+    this.#slotNext = new Int32Array(small + large).fill(-1);
+    this.#slotDest = new Uint8Array((small + large) * 28);
     this.#command(OP_WAKE_READ, -1, UD_WAKE, 0);
   }
 
@@ -228,11 +264,15 @@ export class UringBackend extends SocketTable implements Backend {
 
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
     const length = data.length;
-    const zeroCopy = data.buffer === this.#bufs.buffer;
-    const pool =
-      length <= this.#smallSize - SLOT_HEADER || zeroCopy ? this.#freeSmall : this.#freeLarge;
-    const slot = pool.pop();
-    if (slot === undefined) {
+    if (this.#gsoAt >= 0 && this.#canJoin(sock, to, length)) {
+      const slot = this.#store(sock, data);
+      if (slot >= 0) {
+        this.#join(slot, length);
+        return;
+      }
+    }
+    const slot = this.#store(sock, data);
+    if (slot < 0) {
       if (this.#waiting.length >= this.sendQueueLimit) {
         this.counters.sendDrops++;
         return;
@@ -241,6 +281,84 @@ export class UringBackend extends SocketTable implements Backend {
       this.counters.sendQueued = this.#waiting.length;
       return;
     }
+    sock.inFlight++;
+    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, this.#slotAddr[slot] as number);
+    this.#cmds.setUint32(at + 24, length, true);
+    this.#cmdBytes.set(to.raw, at + 32);
+    if (length > 0 && length <= GSO_MAX_SEGMENT && this.#noGso[sock.index] !== true) {
+      // the next sends may join this one
+      this.#gsoAt = at;
+      this.#gsoSock = sock.index;
+      this.#gsoHead = slot;
+      this.#gsoTail = slot;
+      this.#gsoSegment = length;
+      this.#gsoCount = 1;
+      this.#gsoBytes = length;
+    }
+  }
+
+  /** True when a send of `length` bytes to `to` can join the GSO send being built. */
+  #canJoin(sock: Sock, to: SocketAddr, length: number): boolean {
+    if (
+      sock.index !== this.#gsoSock ||
+      length === 0 ||
+      length > this.#gsoSegment ||
+      this.#gsoCount === GSO_MAX ||
+      this.#gsoBytes + length > GSO_MAX_BYTES
+    ) {
+      return false;
+    }
+    // same destination: family, port and address (the bytes a sockaddr compares on)
+    const raw = to.raw;
+    const cmd = this.#cmdBytes;
+    const at = this.#gsoAt + 32;
+    const end = to.family === 4 ? 8 : 28;
+    for (let i = 0; i < end; i++) if (raw[i] !== cmd[at + i]) return false;
+    return true;
+  }
+
+  /** Adds the datagram in `slot` to the GSO send being built. */
+  #join(slot: number, length: number): void {
+    const head = this.#gsoHead;
+    const base = head * GSO_MAX * IOV_BYTES;
+    if (this.#gsoCount === 1) {
+      // the first join turns the single send into a GSO send
+      this.#cmds.setUint8(this.#gsoAt, OP_SEND_GSO);
+      const list = this.#iovsAddr + base;
+      this.#cmds.setUint32(this.#gsoAt + 16, list % 2 ** 32, true);
+      this.#cmds.setUint32(this.#gsoAt + 20, Math.floor(list / 2 ** 32), true);
+      this.#cmds.setUint32(this.#gsoAt + 24, this.#gsoSegment, true);
+      this.#slotDest.set(this.#cmdBytes.subarray(this.#gsoAt + 32, this.#gsoAt + 60), head * 28);
+      this.#writeIov(base, head);
+    }
+    this.#writeIov(base + this.#gsoCount * IOV_BYTES, slot);
+    this.#gsoCount++;
+    this.#gsoBytes += length;
+    this.#cmds.setUint16(this.#gsoAt + 2, this.#gsoCount, true);
+    this.#slotNext[this.#gsoTail] = slot;
+    this.#gsoTail = slot;
+    if (length < this.#gsoSegment) this.#gsoAt = -1; // a shorter datagram ends a GSO send
+  }
+
+  #writeIov(at: number, slot: number): void {
+    const address = this.#slotAddr[slot] as number;
+    this.#iovs.setUint32(at, address % 2 ** 32, true);
+    this.#iovs.setUint32(at + 4, Math.floor(address / 2 ** 32), true);
+    this.#iovs.setUint32(at + 8, this.#slotLen[slot] as number, true);
+    this.#iovs.setUint32(at + 12, 0, true);
+  }
+
+  /**
+   * Takes a send slot for `data` (copied into the slot, or referenced in place when it is a view
+   * of a receive buffer) and returns it, or -1 when no slot is free.
+   */
+  #store(sock: Sock, data: Uint8Array): number {
+    const length = data.length;
+    const zeroCopy = data.buffer === this.#bufs.buffer;
+    const pool =
+      length <= this.#smallSize - SLOT_HEADER || zeroCopy ? this.#freeSmall : this.#freeLarge;
+    const slot = pool.pop();
+    if (slot === undefined) return -1;
     let address: number;
     if (zeroCopy) {
       const buffer = Math.floor(data.byteOffset / this.#bufSize);
@@ -254,10 +372,9 @@ export class UringBackend extends SocketTable implements Backend {
       address = this.#slotsAddr + offset;
     }
     this.#slotSock[slot] = sock.index;
-    sock.inFlight++;
-    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, address);
-    this.#cmds.setUint32(at + 24, length, true);
-    this.#cmdBytes.set(to.raw, at + 32);
+    this.#slotAddr[slot] = address;
+    this.#slotLen[slot] = length;
+    return slot;
   }
 
   #slotOffset(slot: number): number {
@@ -268,6 +385,7 @@ export class UringBackend extends SocketTable implements Backend {
 
   /** Writes a command; returns its byte offset (for callers that fill more fields). */
   #command(op: number, fd: number, type: number, index: number, addr = 0): number {
+    this.#gsoAt = -1; // a GSO send is only ever extended by the command right after it
     if (this.#cmdCount === this.#cmdCap) {
       // the command array is full: submit it without reaping. Commands are written while
       // completions are being handled, so reaping here would overwrite the completion array
@@ -291,6 +409,7 @@ export class UringBackend extends SocketTable implements Backend {
   }
 
   #enter(timeoutNs: number): number {
+    this.#gsoAt = -1;
     const n = this.#cmdCount;
     this.#cmdCount = 0;
     this.counters.submits++;
@@ -378,6 +497,46 @@ export class UringBackend extends SocketTable implements Backend {
 
   #sent(slot: number, res: number): void {
     const sockIndex = this.#slotSock[slot] as number;
+    const sock = this.socks[sockIndex];
+    const gso = this.#slotNext[slot] !== -1;
+    if (gso && res < 0 && sock?.state === "open" && GSO_REFUSED.has(res)) {
+      // this route cannot take GSO sends: send the datagrams one by one, and never again GSO
+      this.#noGso[sockIndex] = true;
+      this.counters.gsoFallbacks++;
+      sock.inFlight--;
+      for (let s = slot; s !== -1; ) {
+        const next = this.#slotNext[s] as number;
+        this.#slotNext[s] = -1;
+        sock.inFlight++;
+        const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, s, this.#slotAddr[s] as number);
+        this.#cmds.setUint32(at + 24, this.#slotLen[s] as number, true);
+        this.#cmdBytes.set(this.#slotDest.subarray(slot * 28, slot * 28 + 28), at + 32);
+        s = next;
+      }
+      return;
+    }
+    let datagrams = 0;
+    for (let s = slot; s !== -1; datagrams++) {
+      const next = this.#slotNext[s] as number;
+      this.#slotNext[s] = -1;
+      this.#release(s);
+      s = next;
+    }
+    if (gso) this.counters.gsoSends++;
+    if (sock === undefined) return;
+    sock.inFlight--;
+    if (res >= 0) {
+      this.counters.packetsOut += datagrams;
+    } else {
+      this.counters.sendErrors++;
+      this.queue(sock.owner, { kind: "udp-send-error", socket: sock.id, error: ioError(res) });
+    }
+    if (sock.state === "closing" && sock.inFlight === 0 && !this.#armed[sock.index])
+      this.finishClose(sock);
+  }
+
+  /** Frees a send slot and the receive buffer it referenced, if any. */
+  #release(slot: number): void {
     this.#slotSock[slot] = -1;
     const buffer = this.#slotBuffer[slot] as number;
     if (buffer >= 0) {
@@ -387,17 +546,6 @@ export class UringBackend extends SocketTable implements Backend {
       if (refs === 0) this.#recycle(buffer);
     }
     (slot < this.#smallCount ? this.#freeSmall : this.#freeLarge).push(slot);
-    const sock = this.socks[sockIndex];
-    if (sock === undefined) return;
-    sock.inFlight--;
-    if (res >= 0) {
-      this.counters.packetsOut++;
-    } else {
-      this.counters.sendErrors++;
-      this.queue(sock.owner, { kind: "udp-send-error", socket: sock.id, error: ioError(res) });
-    }
-    if (sock.state === "closing" && sock.inFlight === 0 && !this.#armed[sock.index])
-      this.finishClose(sock);
   }
 
   #retryWaiting(): void {

@@ -195,6 +195,49 @@ for (const kind of KINDS) {
       expect(h.backend.stats().buffersOutstanding).toBe(0);
     });
 
+    test("a burst to one peer arrives datagram by datagram, sizes and order kept", () => {
+      for (const host of ["127.0.0.1", "::1"]) {
+        const h = new Harness(kind);
+        const sender = h.listen(1, host);
+        const a = h.listen(2, host);
+        const b = h.listen(3, host);
+        // runs of equal sizes to a; a shorter datagram, a new peer and a new size end a run
+        const plan: [SocketAddr, number][] = [
+          ...Array.from({ length: 70 }, (): [SocketAddr, number] => [a, 100]),
+          [a, 40],
+          [a, 100],
+          [b, 100],
+          [a, 100],
+          [a, 1472],
+          [a, 1472],
+          [a, 1473], // larger than one Ethernet datagram: never coalesced
+          [a, 0],
+          [a, 7],
+        ];
+        const sent = plan.map(([to, size], i) => {
+          const data = payload(size, i);
+          if (size >= 4) new DataView(data.buffer).setUint32(0, i, true);
+          h.backend.act(0, { kind: "udp-send", socket: 1, to, data });
+          return { to, data };
+        });
+        const expectA = sent.filter((x) => x.to === a).map((x) => x.data);
+        const expectB = sent.filter((x) => x.to === b).map((x) => x.data);
+        expect(
+          h.until(() => h.packets(2).length === expectA.length && h.packets(3).length === 1),
+        ).toBe(true);
+        expect(h.packets(2).map((p) => p.data)).toEqual(expectA);
+        expect(h.packets(3).map((p) => p.data)).toEqual(expectB);
+        expect(h.packets(2).every((p) => p.from.toString() === sender.toString())).toBe(true);
+        const stats = h.backend.stats();
+        expect(stats.packetsOut).toBe(plan.length);
+        expect(stats.sendErrors).toBe(0);
+        // io_uring sends runs to one peer as GSO sends: 64 + 6 + 40 | 100 | 100 | 100, 1472 x2 ...
+        if (kind === "uring") expect(stats.gsoSends).toBe(3);
+        else expect(stats.gsoSends).toBe(0);
+        h.backend.close();
+      }
+    });
+
     test("a parked backend is woken from another Worker", async () => {
       const h = new Harness(kind);
       h.listen(1);
