@@ -5,7 +5,8 @@
  *   bun examples/udp-echo-client.ts --port PORT --seconds S [--host ADDR] [--size BYTES]
  *       [--window W] [--sockets N] [--backend auto|uring|epoll]
  *
- * Exits 0 when every echo was intact and most came back, 1 otherwise.
+ * Exits 0 when every echo was intact and most came back, 1 otherwise. SIGINT or SIGTERM ends the
+ * run early and still prints the result.
  */
 import { parseArgs } from "node:util";
 import { type BackendKind, Controller } from "bun-sansio";
@@ -64,6 +65,10 @@ await controller.addWorker({
   backend: values.backend as BackendKind,
   recvBufferSize: Math.max(256, Math.ceil((config.size + 64) / 8) * 8),
 });
+// Ctrl-C ends the run early: the worker stops sending and still reports what it measured
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => void controller.shutdown());
+}
 let r: LoadResult;
 try {
   r = await result;

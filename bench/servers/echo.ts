@@ -32,6 +32,8 @@ if (kind === "uring" || kind === "epoll") {
     hostname: "127.0.0.1",
     port,
     socket: {
+      // a load generator that went away makes the kernel report ECONNREFUSED: not fatal
+      error() {},
       data(s, data, rport, raddr) {
         batch.push(data, rport, raddr);
         if (!scheduled) {
