@@ -206,6 +206,20 @@ describe("controller and workers", () => {
     expect(controller.stats()[0]?.state).toBe("running");
   });
 
+  test("stats show a bus ring filling while the controller is not reading", async () => {
+    const { controller, log, send } = await lab(1);
+    send(0, { op: "flood", count: 2000 });
+    await Promise.resolve(); // the controller flushes its sends in a microtask
+    // then block the main thread: the worker keeps writing into its ring to the controller
+    Bun.sleepSync(300);
+    const filled = controller.stats()[0]?.ringOccupancy ?? 0;
+    expect(filled).toBeGreaterThan(0.2);
+    await log.until("the flood", () => log.messages((d) => "flood" in d).length === 2000);
+    const seq = log.messages((d) => "flood" in d).map((d) => d.flood);
+    expect(seq).toEqual(Array.from({ length: 2000 }, (_, i) => i)); // none lost, in order
+    await statsUntil(controller, "the ring drained", (x) => (x[0]?.ringOccupancy ?? 1) < 0.01);
+  });
+
   test("graceful shutdown: tasks say goodbye, workers stop, every file descriptor is released", async () => {
     const before = openFileDescriptors();
     const { controller, log, spawn } = await lab(2);

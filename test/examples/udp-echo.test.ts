@@ -120,6 +120,39 @@ describe.each(KINDS)("UDP echo through the controller (%s)", (backend) => {
   });
 });
 
+test("receive-buffer exhaustion shows in the controller's stats, and the worker recovers", async () => {
+  const controller = new Controller({ maxWorkers: 1 });
+  const log = new EventLog(controller);
+  try {
+    await controller.addWorker({
+      module: ECHO,
+      config: { host: "127.0.0.1", port: 0 },
+      backend: "uring",
+      recvBuffers: 16,
+      statsMs: 50,
+    });
+    const { port } = await log.message<{ port: number }>("listening", (d) => "port" in d);
+    const [s] = await clients(1);
+    if (s === undefined) throw new Error("no socket");
+    let echoes = 0;
+    let markers = 0;
+    s.on("message", (msg) => (msg.length === 33 ? markers++ : echoes++));
+    // 16 buffers, each held by its echo until the send completes: a burst runs them out
+    for (let i = 0; i < 3000; i++) s.send(new Uint8Array(32), port, "127.0.0.1");
+    const deadline = Date.now() + 10_000;
+    while ((controller.stats()[0]?.bufferExhaustion ?? 0) === 0 && Date.now() < deadline) {
+      await Bun.sleep(10);
+    }
+    expect(controller.stats()[0]?.bufferExhaustion).toBeGreaterThan(0);
+    expect(echoes).toBeGreaterThan(0);
+    // the receive is re-armed: a datagram sent after the burst is still echoed
+    s.send(new Uint8Array(33), port, "127.0.0.1");
+    await log.until("an echo after the burst", () => markers === 1);
+  } finally {
+    await controller.shutdown();
+  }
+});
+
 /** Starts a program from examples/ and returns it with a line reader over its stdout. */
 function run(args: string[]) {
   const proc = Bun.spawn([process.execPath, ...args], {

@@ -33,6 +33,7 @@ export type Command =
   | { op: "publish"; channel: number; text: string }
   | { op: "spawn-request"; id: string }
   | { op: "bad-output" }
+  | { op: "flood"; count: number }
   | { op: "die" }
   | { op: "exit"; code: number }
   | { op: "hang-on-shutdown" };
@@ -168,6 +169,11 @@ class LabWorker implements WorkerInner {
       case "bad-output":
         this.#out.push({ kind: "bus", control: { op: "direct", worker: 99, data: null } });
         this.#out.push({ kind: "external", data: { afterBadOutput: this.index } });
+        return;
+      case "flood":
+        for (let i = 0; i < c.count; i++) {
+          this.#out.push({ kind: "external", data: { flood: i, pad: "x".repeat(64) } });
+        }
         return;
       case "die":
         throw new Error(`worker ${this.index} was told to die`);
