@@ -14,6 +14,7 @@ export {
   wakeBackend,
 } from "./backend.ts";
 export { EpollBackend } from "./epoll.ts";
+export { TunDevice, type TunDeviceOptions, TunError, type TunMode } from "./tun-device.ts";
 export {
   probeUring,
   UringBackend,

@@ -1,0 +1,113 @@
+// bun-sansio native shim, TUN/TAP part: create a device (or one queue of a multi-queue device),
+// configure its IPv4 address, netmask and MTU, bring it up or down. Errors come back as -errno;
+// the JS side turns them into readable messages. A device is destroyed when its last queue fd is
+// closed (the devices made here are never persistent).
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+// Opens /dev/net/tun and attaches it to device `name` (created if missing): TUN (layer 3) or TAP
+// (layer 2), always without the packet-information header; with `multi_queue`, as one more queue
+// of that device. Writes the device's real name (at most IFNAMSIZ bytes with the NUL) to
+// `out_name`. Returns the non-blocking queue fd, or -errno: ENOENT no /dev/net/tun, EPERM no
+// CAP_NET_ADMIN, EBUSY the name is taken by a device that cannot take this queue, EINVAL a bad
+// name or a device of another kind.
+EXPORT int32_t sio_tun_open(const char *name, int32_t tap, int32_t multi_queue, char *out_name) {
+  if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_flags = (tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  memcpy(out_name, ifr.ifr_name, IFNAMSIZ);
+  out_name[IFNAMSIZ - 1] = 0;
+  return fd;
+}
+
+static int with_ifreq(const char *name, struct ifreq *ifr, int *sock) {
+  if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+  memset(ifr, 0, sizeof(*ifr));
+  strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+  *sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  return *sock < 0 ? -errno : 0;
+}
+
+static int finish(int sock, int r) {
+  int e = r < 0 ? errno : 0;
+  close(sock);
+  return r < 0 ? -e : 0;
+}
+
+static void set_in(struct sockaddr *sa, uint32_t addr_be) {
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = addr_be;
+  memcpy(sa, &sin, sizeof(sin));
+}
+
+// Sets the device's IPv4 address and prefix length (address in network byte order).
+EXPORT int32_t sio_if_set_ipv4(const char *name, uint32_t addr_be, int32_t prefix) {
+  if (prefix < 0 || prefix > 32) return -EINVAL;
+  struct ifreq ifr;
+  int sock;
+  int r = with_ifreq(name, &ifr, &sock);
+  if (r < 0) return r;
+  set_in(&ifr.ifr_addr, addr_be);
+  if (ioctl(sock, SIOCSIFADDR, &ifr) < 0) return finish(sock, -1);
+  uint32_t mask = prefix == 0 ? 0 : htonl(0xffffffffu << (32 - prefix));
+  set_in(&ifr.ifr_netmask, mask);
+  return finish(sock, ioctl(sock, SIOCSIFNETMASK, &ifr));
+}
+
+// Sets the device's MTU.
+EXPORT int32_t sio_if_set_mtu(const char *name, int32_t mtu) {
+  struct ifreq ifr;
+  int sock;
+  int r = with_ifreq(name, &ifr, &sock);
+  if (r < 0) return r;
+  ifr.ifr_mtu = mtu;
+  return finish(sock, ioctl(sock, SIOCSIFMTU, &ifr));
+}
+
+// Brings the device up (up != 0) or down.
+EXPORT int32_t sio_if_set_up(const char *name, int32_t up) {
+  struct ifreq ifr;
+  int sock;
+  int r = with_ifreq(name, &ifr, &sock);
+  if (r < 0) return r;
+  if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) return finish(sock, -1);
+  if (up)
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  else
+    ifr.ifr_flags &= ~IFF_UP;
+  return finish(sock, ioctl(sock, SIOCSIFFLAGS, &ifr));
+}
+
+// The device's interface index, or -errno (ENODEV: no such device).
+EXPORT int32_t sio_if_index(const char *name) {
+  struct ifreq ifr;
+  int sock;
+  int r = with_ifreq(name, &ifr, &sock);
+  if (r < 0) return r;
+  if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0) return finish(sock, -1);
+  close(sock);
+  return ifr.ifr_ifindex;
+}
