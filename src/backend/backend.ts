@@ -88,6 +88,12 @@ export function ioError(negErrno: number): IoError {
   return { code: getSystemErrorName(negErrno), message: getSystemErrorMessage(negErrno) };
 }
 
+/** Writes `value` (a native address or other integer below 2^53) as a little-endian u64. */
+export function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, value % 2 ** 32, true);
+  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
+}
+
 /** Wakes the backend whose `wakeHandle` is `handle`, from any thread. */
 export function wakeBackend(handle: number): void {
   native().sio_wake(handle);

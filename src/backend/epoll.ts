@@ -1,7 +1,7 @@
 import { ptr } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
-import { type Backend, type BackendOptions, ioError } from "./backend.ts";
+import { type Backend, type BackendOptions, ioError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 const BATCH = 64; // datagrams per recvmmsg / sendmmsg call
@@ -129,8 +129,7 @@ export class EpollBackend extends SocketTable implements Backend {
         ? this.#bufsAddr
         : ptr(data);
     if (zeroCopy) this.counters.zeroCopySends++;
-    this.#entriesView.setUint32(at, address % 2 ** 32, true);
-    this.#entriesView.setUint32(at + 4, Math.floor(address / 2 ** 32), true);
+    setU64(this.#entriesView, at, address);
     this.#entriesView.setUint32(at + 8, data.length, true);
     this.#entries.set(to.raw, at + 16);
     this.#entryData[this.#batchCount] = data;

@@ -1,7 +1,7 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
-import { type Backend, type BackendOptions, ioError } from "./backend.ts";
+import { type Backend, type BackendOptions, ioError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 // Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
@@ -281,10 +281,7 @@ export class UringBackend extends SocketTable implements Backend {
       this.counters.sendQueued = this.#waiting.length;
       return;
     }
-    sock.inFlight++;
-    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, this.#slotAddr[slot] as number);
-    this.#cmds.setUint32(at + 24, length, true);
-    this.#cmdBytes.set(to.raw, at + 32);
+    const at = this.#sendCommand(sock, slot, to.raw);
     if (length > 0 && length <= GSO_MAX_SEGMENT && this.#noGso[sock.index] !== true) {
       // the next sends may join this one
       this.#gsoAt = at;
@@ -324,9 +321,7 @@ export class UringBackend extends SocketTable implements Backend {
     if (this.#gsoCount === 1) {
       // the first join turns the single send into a GSO send
       this.#cmds.setUint8(this.#gsoAt, OP_SEND_GSO);
-      const list = this.#iovsAddr + base;
-      this.#cmds.setUint32(this.#gsoAt + 16, list % 2 ** 32, true);
-      this.#cmds.setUint32(this.#gsoAt + 20, Math.floor(list / 2 ** 32), true);
+      setU64(this.#cmds, this.#gsoAt + 16, this.#iovsAddr + base);
       this.#cmds.setUint32(this.#gsoAt + 24, this.#gsoSegment, true);
       this.#slotDest.set(this.#cmdBytes.subarray(this.#gsoAt + 32, this.#gsoAt + 60), head * 28);
       this.#writeIov(base, head);
@@ -341,11 +336,17 @@ export class UringBackend extends SocketTable implements Backend {
   }
 
   #writeIov(at: number, slot: number): void {
-    const address = this.#slotAddr[slot] as number;
-    this.#iovs.setUint32(at, address % 2 ** 32, true);
-    this.#iovs.setUint32(at + 4, Math.floor(address / 2 ** 32), true);
-    this.#iovs.setUint32(at + 8, this.#slotLen[slot] as number, true);
-    this.#iovs.setUint32(at + 12, 0, true);
+    setU64(this.#iovs, at, this.#slotAddr[slot] as number);
+    setU64(this.#iovs, at + 8, this.#slotLen[slot] as number);
+  }
+
+  /** Queues a single send of the datagram in `slot` to the raw address `dest`; returns its offset. */
+  #sendCommand(sock: Sock, slot: number, dest: Uint8Array): number {
+    sock.inFlight++;
+    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, this.#slotAddr[slot] as number);
+    this.#cmds.setUint32(at + 24, this.#slotLen[slot] as number, true);
+    this.#cmdBytes.set(dest, at + 32);
+    return at;
   }
 
   /**
@@ -402,8 +403,7 @@ export class UringBackend extends SocketTable implements Backend {
     c.setInt32(at + 4, fd, true);
     c.setUint32(at + 8, index, true);
     c.setUint32(at + 12, type, true);
-    c.setUint32(at + 16, addr % 2 ** 32, true);
-    c.setUint32(at + 20, Math.floor(addr / 2 ** 32), true);
+    setU64(c, at + 16, addr);
     c.setUint32(at + 28, index, true); // slot / buffer id
     return at;
   }
@@ -507,10 +507,7 @@ export class UringBackend extends SocketTable implements Backend {
       for (let s = slot; s !== -1; ) {
         const next = this.#slotNext[s] as number;
         this.#slotNext[s] = -1;
-        sock.inFlight++;
-        const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, s, this.#slotAddr[s] as number);
-        this.#cmds.setUint32(at + 24, this.#slotLen[s] as number, true);
-        this.#cmdBytes.set(this.#slotDest.subarray(slot * 28, slot * 28 + 28), at + 32);
+        this.#sendCommand(sock, s, this.#slotDest.subarray(slot * 28, slot * 28 + 28));
         s = next;
       }
       return;
