@@ -11,6 +11,7 @@ import {
   type FromWorker,
   Roster,
   RosterState,
+  sendControl,
   type ToWorker,
   type WorkerInit,
 } from "../worker/protocol.ts";
@@ -426,7 +427,7 @@ export class Controller {
   }
 
   #control(slot: Slot, message: ToWorker): void {
-    this.#endpoint.send(endpointOf(slot.index), message as unknown as Structured, { safe: true });
+    sendControl(this.#endpoint, endpointOf(slot.index), message);
     this.#scheduleFlush();
   }
 

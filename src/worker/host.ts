@@ -17,6 +17,7 @@ import {
   type FromWorker,
   isWorkerInit,
   Roster,
+  sendControl,
   type WorkerInit,
 } from "./protocol.ts";
 import { StatsWriter } from "./stats.ts";
@@ -78,9 +79,7 @@ async function start(init: WorkerInit): Promise<void> {
     externalWake: wakeBackend,
     onFault: (fault) => send({ op: "error", error: errorInfo(fault.error) }),
   });
-  function send(message: FromWorker): void {
-    endpoint.send(CONTROLLER_ENDPOINT, message as unknown as Structured, { safe: true });
-  }
+  const send = (message: FromWorker): void => sendControl(endpoint, CONTROLLER_ENDPOINT, message);
   let loop: WorkerLoop | undefined;
   let code = 0;
   try {

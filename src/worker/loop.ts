@@ -10,6 +10,7 @@ import {
   type FromWorker,
   type Roster,
   RosterState,
+  sendControl,
   type ToWorker,
 } from "./protocol.ts";
 import type { StatsWriter } from "./stats.ts";
@@ -91,11 +92,6 @@ export class WorkerLoop {
     this.backend = options.backend(this.#onNet);
   }
 
-  /** True once a shutdown request was received. */
-  get stopping(): boolean {
-    return this.#stopping;
-  }
-
   /**
    * Runs until a graceful shutdown has completed (the inner is empty after `onShutdown`).
    * The backend stays open; call `close()` afterwards.
@@ -147,7 +143,7 @@ export class WorkerLoop {
 
   /** Sends a control message to the controller (never dropped). */
   report(message: FromWorker): void {
-    this.#endpoint.send(CONTROLLER_ENDPOINT, message as unknown as Structured, { safe: true });
+    sendControl(this.#endpoint, CONTROLLER_ENDPOINT, message);
   }
 
   readonly #onNet = (owner: number, event: NetEvent): void => {

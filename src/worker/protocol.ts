@@ -6,6 +6,7 @@
  * control messages below travel as "direct" ones.
  */
 import type { BackendKind } from "../backend/index.ts";
+import type { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusLayout } from "../bus/layout.ts";
 import type { Structured } from "../ring/codec.ts";
 
@@ -83,6 +84,18 @@ export type FromWorker =
   | { readonly op: "fatal"; readonly error: ErrorInfo }
   /** Graceful shutdown finished; the worker is exiting. */
   | { readonly op: "stopped" };
+
+/**
+ * Sends a runtime control message (a "direct" bus message, never dropped) from `endpoint` to
+ * `dest`: the controller to a worker, or a worker to the controller.
+ */
+export function sendControl(
+  endpoint: BusEndpoint,
+  dest: number,
+  message: ToWorker | FromWorker,
+): void {
+  endpoint.send(dest, message as unknown as Structured, { safe: true });
+}
 
 /** Worker states in the roster: not started yet, running, or gone (stopped or died). */
 export const RosterState = { Absent: 0, Running: 1, Gone: 2 } as const;

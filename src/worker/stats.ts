@@ -70,10 +70,3 @@ export function readStats(block: SharedArrayBuffer): StatsSnapshot {
   }
   return out;
 }
-
-/** A snapshot with every field zero. */
-export function zeroSnapshot(): StatsSnapshot {
-  const out = {} as StatsSnapshot;
-  for (const f of FIELDS) out[f] = 0;
-  return out;
-}
