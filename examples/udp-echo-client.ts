@@ -9,21 +9,11 @@
  * run early and still prints the result.
  */
 import { parseArgs } from "node:util";
-import { type BackendKind, Controller } from "bun-sansio";
+import { Controller, recvBufferSizeFor } from "bun-sansio";
+import { type Cli, cli } from "./cli.ts";
 import type { LoadConfig, LoadResult } from "./udp-echo-client-worker.ts";
 
-function fail(message: string): never {
-  console.error(`udp-echo-client: ${message}`);
-  process.exit(2);
-}
-
-function number(name: string, text: string, min: number, max: number, int = true): number {
-  const n = Number(text);
-  if ((int && !Number.isInteger(n)) || !(n >= min && n <= max)) {
-    fail(`--${name} must be ${min}..${max}, got ${text}`);
-  }
-  return n;
-}
+const arg: Cli = cli("udp-echo-client");
 
 const { values } = parseArgs({
   options: {
@@ -36,17 +26,15 @@ const { values } = parseArgs({
     backend: { type: "string", default: "auto" },
   },
 });
-if (values.port === undefined) fail("--port is required");
-if (!["auto", "uring", "epoll"].includes(values.backend)) {
-  fail(`--backend must be auto, uring or epoll, got ${values.backend}`);
-}
+if (values.port === undefined) arg.fail("--port is required");
+const backend = arg.backend(values.backend);
 const config: LoadConfig = {
   host: values.host,
-  port: number("port", values.port, 1, 65535),
-  seconds: number("seconds", values.seconds, 0.1, 3600, false),
-  size: number("size", values.size, 16, 65507),
-  window: number("window", values.window, 1, 100_000),
-  sockets: number("sockets", values.sockets, 1, 1024),
+  port: arg.number("port", values.port, 1, 65535),
+  seconds: arg.number("seconds", values.seconds, 0.1, 3600, false),
+  size: arg.number("size", values.size, 16, 65507),
+  window: arg.number("window", values.window, 1, 100_000),
+  sockets: arg.number("sockets", values.sockets, 1, 1024),
   lossTimeoutMs: 1000,
 };
 
@@ -62,8 +50,8 @@ await controller.addWorker({
   module: new URL("./udp-echo-client-worker.ts", import.meta.url),
   config,
   tickMs: 20,
-  backend: values.backend as BackendKind,
-  recvBufferSize: Math.max(256, Math.ceil((config.size + 64) / 8) * 8),
+  backend,
+  recvBufferSize: recvBufferSizeFor(config.size),
 });
 // Ctrl-C ends the run early: the worker stops sending and still reports what it measured
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -73,7 +61,7 @@ let r: LoadResult;
 try {
   r = await result;
 } catch (e) {
-  fail(`the load worker died: ${e instanceof Error ? e.message : String(e)}`);
+  arg.fail(`the load worker died: ${e instanceof Error ? e.message : String(e)}`);
 }
 await controller.shutdown();
 

@@ -11,20 +11,11 @@
  * counted rather than echoed cut short.
  */
 import { parseArgs } from "node:util";
-import { type BackendKind, Controller, type ControllerEvent } from "bun-sansio";
+import { Controller, type ControllerEvent, recvBufferSizeFor } from "bun-sansio";
+import { type Cli, cli } from "./cli.ts";
 import type { EchoConfig, EchoReport } from "./udp-echo-worker.ts";
 
-function fail(message: string): never {
-  console.error(`udp-echo-server: ${message}`);
-  process.exit(2);
-}
-
-function integer(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    fail(`--${name} must be ${min}..${max}, got ${text}`);
-  return n;
-}
+const arg: Cli = cli("udp-echo-server");
 
 const { values } = parseArgs({
   options: {
@@ -38,15 +29,12 @@ const { values } = parseArgs({
     quiet: { type: "boolean", default: false },
   },
 });
-if (values.port === undefined) fail("--port is required (0 picks a free port)");
-const port = integer("port", values.port, 0, 65535);
-const workers = integer("workers", values.workers, 1, 64);
-const maxSize = integer("max-size", values["max-size"], 1, 65527);
-const buffers = integer("buffers", values.buffers, 16, 65536);
-if (!["auto", "uring", "epoll"].includes(values.backend)) {
-  fail(`--backend must be auto, uring or epoll, got ${values.backend}`);
-}
-const backend = values.backend as BackendKind;
+if (values.port === undefined) arg.fail("--port is required (0 picks a free port)");
+const port = arg.number("port", values.port, 0, 65535);
+const workers = arg.number("workers", values.workers, 1, 64);
+const maxSize = arg.number("max-size", values["max-size"], 1, 65527);
+const buffers = arg.number("buffers", values.buffers, 16, 65536);
+const backend = arg.backend(values.backend);
 
 const controller = new Controller({ maxWorkers: workers });
 const module = new URL("./udp-echo-worker.ts", import.meta.url);
@@ -75,8 +63,7 @@ async function start(index: number, bindPort: number): Promise<EchoReport> {
     config,
     backend,
     recvBuffers: buffers,
-    // room for the largest datagram echoed whole, plus the kernel's headers
-    recvBufferSize: Math.max(256, Math.ceil((maxSize + 64) / 8) * 8),
+    recvBufferSize: recvBufferSizeFor(maxSize), // the largest datagram echoed whole
     ...(values.pin ? { cpu: index % navigator.hardwareConcurrency } : {}),
   });
   return reported;

@@ -78,6 +78,14 @@ export interface BackendOptions {
   sendQueueLimit?: number;
 }
 
+/**
+ * The `recvBufferSize` with which either backend receives datagrams of up to `maxDatagram` bytes
+ * whole (room for the kernel's headers, a multiple of 8, at least 256).
+ */
+export function recvBufferSizeFor(maxDatagram: number): number {
+  return Math.max(256, Math.ceil((maxDatagram + 64) / 8) * 8);
+}
+
 /** Largest UDP payload over IPv4. */
 export const MAX_UDP_PAYLOAD = 65507;
 /** Largest UDP payload over IPv6 (without jumbograms). */

@@ -11,6 +11,7 @@ export {
   MAX_UDP_PAYLOAD,
   MAX_UDP6_PAYLOAD,
   openFileDescriptors,
+  recvBufferSizeFor,
   wakeBackend,
 } from "./backend.ts";
 export { EpollBackend } from "./epoll.ts";

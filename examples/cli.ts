@@ -1,0 +1,36 @@
+/** Command-line helpers shared by the examples: arguments checked with readable errors (exit 2). */
+import type { BackendKind } from "bun-sansio";
+
+/** Argument checks for one program; every failure prints "PROGRAM: message" and exits with 2. */
+export interface Cli {
+  /** Prints the message and exits with 2. */
+  fail(message: string): never;
+  /** `text` as a number from `min` to `max` (an integer unless `integer` is false). */
+  number(name: string, text: string, min: number, max: number, integer?: boolean): number;
+  /** `text` as a backend kind: auto, uring or epoll. */
+  backend(text: string): BackendKind;
+}
+
+/** The argument checks of `program`. */
+export function cli(program: string): Cli {
+  const fail = (message: string): never => {
+    console.error(`${program}: ${message}`);
+    process.exit(2);
+  };
+  return {
+    fail,
+    number(name, text, min, max, integer = true) {
+      const n = Number(text);
+      if ((integer && !Number.isInteger(n)) || !(n >= min && n <= max)) {
+        fail(`--${name} must be ${min}..${max}, got ${text}`);
+      }
+      return n;
+    },
+    backend(text) {
+      if (text !== "auto" && text !== "uring" && text !== "epoll") {
+        fail(`--backend must be auto, uring or epoll, got ${text}`);
+      }
+      return text as BackendKind;
+    },
+  };
+}
