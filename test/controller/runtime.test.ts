@@ -243,10 +243,10 @@ describe("controller and workers", () => {
   });
 
   test("a worker that does not finish in time is terminated", async () => {
-    const { controller, send } = await lab(2);
+    const { controller, log, send } = await lab(2);
     send(1, { op: "hang-on-shutdown" });
     send(1, { op: "ping" });
-    await Bun.sleep(50);
+    await log.message("worker 1 took the command", (d) => d.pong === 1); // the ping came after it
     const report = await controller.shutdown({ timeoutMs: 300 });
     expect(report).toEqual({ stopped: [0], terminated: [1], dead: [] });
     expect(controller.stats()[1]?.lastError).toContain("terminated");
