@@ -41,7 +41,14 @@ enum {
   SIO_OP_NOP = 6,
   SIO_OP_SEND_GSO = 7,    // fd, slot (head), addr (iovec array), iov count (pad1), len (segment
                           // size), dst: one sendmsg the kernel cuts into datagrams (UDP_SEGMENT)
+  SIO_OP_READ = 8,        // fd, user_data; pad0 = 1: multishot. Reads packets (TUN/TAP) into
+                          // the provided-buffer ring, data at offset 0
+  SIO_OP_WRITE = 9,       // fd, addr (data pointer), len, user_data: one packet into a TUN/TAP queue
 };
+
+#ifndef IORING_OP_READ_MULTISHOT
+#define IORING_OP_READ_MULTISHOT 49  // kernel 6.7; liburing 2.3's header predates it
+#endif
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -96,6 +103,7 @@ typedef struct {
   uint64_t overflow;  // completions that did not fit: left in the CQ for the next call
   sio_cqe_t *failed;  // commands that could not be prepared, reported by the next enter
   uint32_t failed_count;
+  int read_multishot;  // the kernel has IORING_OP_READ_MULTISHOT
 } sio_uring_t;
 
 static void *map(size_t bytes) {
@@ -205,7 +213,8 @@ EXPORT int32_t sio_wake(int32_t efd) {
 // ---------- io_uring ----------
 
 // Feature probe: bit 0 io_uring usable, 1 SINGLE_ISSUER, 2 DEFER_TASKRUN, 3 COOP_TASKRUN,
-// 4 multishot recvmsg, 5 provided-buffer rings. Returns -errno when io_uring cannot be set up.
+// 4 multishot recvmsg, 5 provided-buffer rings, 6 multishot read. Returns -errno when io_uring
+// cannot be set up.
 EXPORT int32_t sio_uring_probe(void) {
   struct io_uring ring;
   int r = io_uring_queue_init(4, &ring, 0);
@@ -214,6 +223,7 @@ EXPORT int32_t sio_uring_probe(void) {
   struct io_uring_probe *probe = io_uring_get_probe_ring(&ring);
   if (probe != NULL) {
     if (io_uring_opcode_supported(probe, IORING_OP_RECVMSG)) bits |= 1 << 4;
+    if (io_uring_opcode_supported(probe, IORING_OP_READ_MULTISHOT)) bits |= 1 << 6;
     io_uring_free_probe(probe);
   }
   struct io_uring_buf_reg reg;
@@ -336,6 +346,11 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
     io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * buf_size, buf_size, i, mask, i);
   }
   io_uring_buf_ring_advance(u->br, buf_count);
+  struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+  if (probe != NULL) {
+    u->read_multishot = io_uring_opcode_supported(probe, IORING_OP_READ_MULTISHOT);
+    io_uring_free_probe(probe);
+  }
   memset(&u->recv_template, 0, sizeof(u->recv_template));
   u->recv_template.msg_namelen = sizeof(struct sockaddr_in6);
   u->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -365,7 +380,7 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
 // Addresses and sizes JS needs to view the shared areas. `what`: 0 cmds, 1 cqes, 2 bufs,
 // 3 slots, 4 setup flags, 5 eventfd, 6 cqe capacity, 7 payload offset in a receive buffer,
 // 8 ring fd, 9 completions left in the CQ by the last call, 10 GSO iovec area (SIO_GSO_MAX
-// iovecs of 16 bytes per send slot).
+// iovecs of 16 bytes per send slot), 11 whether multishot reads (SIO_OP_READ with pad0 = 1) work.
 EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
   switch (what) {
     case 0: return (uint64_t)(uintptr_t)u->cmds;
@@ -379,6 +394,7 @@ EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
     case 8: return (uint64_t)u->ring.ring_fd;
     case 9: return u->overflow;
     case 10: return (uint64_t)(uintptr_t)u->iovs;
+    case 11: return (uint64_t)u->read_multishot;
     default: return 0;
   }
 }
@@ -449,6 +465,20 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       io_uring_prep_sendmsg(sqe, c->fd, &h->msg, 0);
       break;
     }
+    case SIO_OP_READ:
+      // offset -1: the queue has no file position; length 0 (multishot) or the buffer size
+      if (c->pad0 == 1) {
+        if (!u->read_multishot) return -EOPNOTSUPP;
+        io_uring_prep_rw(IORING_OP_READ_MULTISHOT, sqe, c->fd, NULL, 0, (uint64_t)-1);
+      } else {
+        io_uring_prep_read(sqe, c->fd, NULL, u->buf_size, (uint64_t)-1);
+      }
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = 0;
+      break;
+    case SIO_OP_WRITE:
+      io_uring_prep_write(sqe, c->fd, (const void *)(uintptr_t)c->addr, c->len, (uint64_t)-1);
+      break;
     case SIO_OP_CANCEL:
       io_uring_prep_cancel64(sqe, c->addr, 0);
       break;

@@ -111,3 +111,54 @@ EXPORT int32_t sio_if_index(const char *name) {
   close(sock);
   return ifr.ifr_ifindex;
 }
+
+// Checks that `fd` is a queue attached to a TUN/TAP device and makes it non-blocking. Returns
+// IFF_TUN or IFF_TAP, or -errno: EBADF not an open fd, ENOTTY/EINVAL not a TUN/TAP fd, EBADFD a
+// TUN/TAP fd not attached to a device (or detached from it).
+EXPORT int32_t sio_tun_check(int32_t fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return -errno;
+  if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  return ifr.ifr_flags & (IFF_TUN | IFF_TAP);
+}
+
+// Reads up to `n` packets from a non-blocking TUN/TAP queue into `bufs` (n buffers of `buf_size`
+// bytes); `sizes[i]` gets each packet's real size (larger than `buf_size` when it was cut).
+// Returns the count, 0 when nothing is waiting, or -errno when the first read fails.
+EXPORT int32_t sio_tun_read(int32_t fd, uint8_t *bufs, uint32_t buf_size, uint32_t n,
+                            int32_t *sizes) {
+  uint32_t i = 0;
+  while (i < n) {
+    ssize_t r = read(fd, bufs + (size_t)i * buf_size, buf_size);
+    if (r >= 0) {
+      sizes[i++] = (int32_t)r;
+    } else if (errno != EINTR) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || i > 0) break;
+      return -errno;
+    }
+  }
+  return (int32_t)i;
+}
+
+// Writes `n` packets into a TUN/TAP queue, one write each. `entries` holds n records of 48 bytes
+// (the send batch layout of sio_sendmmsg: data pointer u64, length u32, the rest unused). Returns
+// how many were written before one would block, or -errno when the first one fails otherwise.
+EXPORT int32_t sio_tun_write(int32_t fd, const uint8_t *entries, uint32_t n) {
+  uint32_t i = 0;
+  while (i < n) {
+    uint64_t at;
+    uint32_t len;
+    memcpy(&at, entries + (size_t)i * 48, 8);
+    memcpy(&len, entries + (size_t)i * 48 + 8, 4);
+    if (write(fd, (const void *)(uintptr_t)at, len) >= 0) {
+      i++;
+    } else if (errno != EINTR) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || i > 0) break;
+      return -errno;
+    }
+  }
+  return (int32_t)i;
+}

@@ -91,9 +91,25 @@ export const MAX_UDP_PAYLOAD = 65507;
 /** Largest UDP payload over IPv6 (without jumbograms). */
 export const MAX_UDP6_PAYLOAD = 65527;
 
+/** Errnos the runtime's error table lacks (Linux numbers). */
+const MORE_ERRNOS = new Map<number, IoError>([
+  [
+    -77,
+    {
+      code: "EBADFD",
+      message: "file descriptor in bad state (a TUN/TAP queue whose device was deleted)",
+    },
+  ],
+]);
+
 /** Turns a negative errno from the shim into an `IoError`. */
 export function ioError(negErrno: number): IoError {
-  return { code: getSystemErrorName(negErrno), message: getSystemErrorMessage(negErrno) };
+  return (
+    MORE_ERRNOS.get(negErrno) ?? {
+      code: getSystemErrorName(negErrno),
+      message: getSystemErrorMessage(negErrno),
+    }
+  );
 }
 
 /** Writes `value` (a native address or other integer below 2^53) as a little-endian u64. */

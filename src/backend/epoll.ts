@@ -12,11 +12,15 @@ const EPOLLOUT = 0x004;
 const WAKE_TOKEN = 0xffffffff;
 const MSG_TRUNC = 0x20;
 
+/** A copied send waiting for its socket to drain; `to` is undefined for a TUN/TAP write. */
+type Blocked = { to: SocketAddr | undefined; data: Uint8Array };
+
 /**
  * epoll backend: the same events and semantics as the io_uring backend, with readiness
- * notification plus recvmmsg/sendmmsg batches, for kernels and containers without io_uring.
- * Sends are handed to the kernel before the receive buffers are reused, so echoing a received
- * view needs no copy; datagrams that would block are copied and sent when the socket drains.
+ * notification plus recvmmsg/sendmmsg batches (UDP) and read/write loops (TUN/TAP), for kernels
+ * and containers without io_uring. Sends are handed to the kernel before the receive buffers are
+ * reused, so echoing a received view needs no copy; what would block is copied and sent when the
+ * socket or queue drains.
  */
 export class EpollBackend extends SocketTable implements Backend {
   readonly kind = "epoll" as const;
@@ -28,6 +32,7 @@ export class EpollBackend extends SocketTable implements Backend {
   readonly #bufsAddr: number;
   readonly #meta: Uint8Array;
   readonly #metaView: DataView;
+  readonly #sizes = new Int32Array(BATCH); // packet sizes of a TUN/TAP read batch
   readonly #events: Uint8Array;
   readonly #eventsView: DataView;
   readonly #entries: Uint8Array;
@@ -35,8 +40,8 @@ export class EpollBackend extends SocketTable implements Backend {
   readonly #entryData: (Uint8Array | undefined)[] = []; // keeps batch data alive until sent
   #batchSock: Sock | undefined;
   #batchCount = 0;
-  /** Per socket index: datagrams (copied) waiting for the socket to accept more. */
-  readonly #blocked: { to: SocketAddr; data: Uint8Array }[][] = [];
+  /** Per socket index: datagrams or packets (copied) waiting for the socket to accept more. */
+  readonly #blocked: Blocked[][] = [];
   #closed = false;
 
   constructor(options: BackendOptions) {
@@ -84,7 +89,8 @@ export class EpollBackend extends SocketTable implements Backend {
       const sock = this.socks[token];
       if (sock === undefined) continue;
       if ((events & EPOLLOUT) !== 0) this.#retryBlocked();
-      if ((events & ~EPOLLOUT) !== 0) delivered += this.#receive(sock);
+      if ((events & ~EPOLLOUT) !== 0)
+        delivered += sock.kind === "udp" ? this.#receive(sock) : this.#read(sock);
     }
     return delivered + this.deliverQueued();
   }
@@ -114,7 +120,16 @@ export class EpollBackend extends SocketTable implements Backend {
   }
 
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
-    const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
+    this.#batch(sock, to, data);
+  }
+
+  protected writePacket(sock: Sock, data: Uint8Array): void {
+    this.#batch(sock, undefined, data);
+  }
+
+  /** Adds a send (or a write, `to` undefined) to the batch of `sock`. */
+  #batch(sock: Sock, to: SocketAddr | undefined, data: Uint8Array): void {
+    const blocked = this.#blocked[sock.index] as Blocked[];
     if (blocked.length > 0) {
       this.#hold(sock, to, data); // keep order behind what is already waiting
       return;
@@ -131,7 +146,7 @@ export class EpollBackend extends SocketTable implements Backend {
     if (zeroCopy) this.counters.zeroCopySends++;
     setU64(this.#entriesView, at, address);
     this.#entriesView.setUint32(at + 8, data.length, true);
-    this.#entries.set(to.raw, at + 16);
+    if (to !== undefined) this.#entries.set(to.raw, at + 16);
     this.#entryData[this.#batchCount] = data;
     this.#batchCount++;
   }
@@ -165,7 +180,31 @@ export class EpollBackend extends SocketTable implements Backend {
     }
   }
 
-  /** Hands the current batch to sendmmsg; what would block is copied and waits for EPOLLOUT. */
+  /** Reads every waiting packet of a TUN/TAP queue and delivers it, like `#receive`. */
+  #read(sock: Sock): number {
+    let delivered = 0;
+    for (;;) {
+      const r = this.#n.sio_tun_read(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#sizes);
+      if (r < 0) {
+        sock.state = "closing";
+        this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
+        this.finishClose(sock, ioError(r));
+        return delivered;
+      }
+      for (let i = 0; i < r && sock.state === "open"; i++) {
+        const size = this.#sizes[i] as number;
+        if (size === 0) continue;
+        const base = i * this.#bufSize;
+        const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
+        this.sink(sock.owner, this.tunPacket(sock, data, this.#bufSize));
+        delivered++;
+      }
+      this.#flush();
+      if (r < BATCH || sock.state !== "open") return delivered;
+    }
+  }
+
+  /** Hands the current batch to the kernel; what would block is copied and waits for EPOLLOUT. */
   #flush(): void {
     const sock = this.#batchSock;
     const count = this.#batchCount;
@@ -174,51 +213,51 @@ export class EpollBackend extends SocketTable implements Backend {
     if (sock === undefined || count === 0) return;
     let done = 0;
     while (done < count) {
-      const r = this.#n.sio_sendmmsg(
-        sock.fd,
-        this.#entries.subarray(done * ENTRY_BYTES),
-        count - done,
-      );
+      const entries = this.#entries.subarray(done * ENTRY_BYTES);
+      const r =
+        sock.kind === "udp"
+          ? this.#n.sio_sendmmsg(sock.fd, entries, count - done)
+          : this.#n.sio_tun_write(sock.fd, entries, count - done);
       if (r > 0) {
         done += r;
         this.counters.packetsOut += r;
       } else if (r === 0) {
         break; // would block
       } else {
-        this.counters.sendErrors++;
-        this.queue(sock.owner, { kind: "udp-send-error", socket: sock.id, error: ioError(r) });
+        this.sendFailed(sock, ioError(r));
         done++; // skip the datagram that failed, keep the rest
       }
     }
     for (let i = done; i < count; i++) {
       const at = i * ENTRY_BYTES;
-      const to = new SocketAddr(this.#entries.slice(at + 16, at + 44));
+      const to =
+        sock.kind === "udp" ? new SocketAddr(this.#entries.slice(at + 16, at + 44)) : undefined;
       this.#hold(sock, to, this.#entryData[i] as Uint8Array);
     }
     this.#entryData.fill(undefined, 0, count);
   }
 
-  #hold(sock: Sock, to: SocketAddr, data: Uint8Array): void {
-    const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
+  #hold(sock: Sock, to: SocketAddr | undefined, data: Uint8Array): void {
+    const blocked = this.#blocked[sock.index] as Blocked[];
     if (this.counters.sendQueued >= this.sendQueueLimit) {
       this.counters.sendDrops++;
       return;
     }
     if (blocked.length === 0)
       this.#n.sio_epoll_ctl(this.#ep, 2, sock.fd, EPOLLIN | EPOLLOUT, sock.index);
-    blocked.push({ to: to.copy(), data: data.slice() });
+    blocked.push({ to: to?.copy(), data: data.slice() });
     this.counters.sendQueued++;
   }
 
   #retryBlocked(): void {
     if (this.counters.sendQueued === 0) return;
     for (const sock of this.openSocks()) {
-      const blocked = this.#blocked[sock.index] as { to: SocketAddr; data: Uint8Array }[];
+      const blocked = this.#blocked[sock.index] as Blocked[];
       if (blocked.length === 0) continue;
       const waiting = blocked.splice(0);
       this.counters.sendQueued -= waiting.length;
       this.#n.sio_epoll_ctl(this.#ep, 2, sock.fd, EPOLLIN, sock.index);
-      for (const w of waiting) this.sendOne(sock, w.to, w.data);
+      for (const w of waiting) this.#batch(sock, w.to, w.data);
       this.#flush();
     }
   }

@@ -1,5 +1,5 @@
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
-import type { NetAction, NetEvent } from "../io/events.ts";
+import type { IoError, NetAction, NetEvent } from "../io/events.ts";
 import { native } from "../native/load.ts";
 import {
   type BackendOptions,
@@ -11,24 +11,54 @@ import {
   zeroStats,
 } from "./backend.ts";
 
-/** One open socket of a backend. */
+/** One open socket or bound TUN/TAP queue of a backend. */
 export interface Sock {
+  /** A UDP socket (the backend's own fd) or a TUN/TAP queue (a borrowed fd, never closed here). */
+  readonly kind: "udp" | "tun";
+  /** A TAP queue (Ethernet frames) rather than TUN (IP packets) or UDP. */
+  readonly tap: boolean;
   /** Index in the backend's socket table (used in io_uring user data and epoll tokens). */
   readonly index: number;
-  /** The id the task chose. */
+  /** The id the task chose (a socket id or a device id, depending on `kind`). */
   readonly id: number;
   /** Who receives its events. */
   readonly owner: number;
   readonly fd: number;
-  /** "open", or "closing" after unlisten (no more packets are delivered). */
+  /** "open", or "closing" after unlisten / unbind (no more packets are delivered). */
   state: "open" | "closing";
   /** Sends handed to the kernel and not yet completed. */
   inFlight: number;
 }
 
+/** Largest packet a TUN/TAP queue takes in one write. */
+const MAX_TUN_PACKET = 65535;
+const IFF_TAP = 2;
+
 /**
- * What both backends share: the socket table, binding, queued events, and turning every send
- * action into single datagrams. Subclasses supply the kernel side.
+ * The real size of a TUN/TAP packet that filled its receive buffer (`length` bytes read; the
+ * kernel cuts longer packets silently): what its IP header declares, or -1 when the header does
+ * not say (not IP, or cut inside the header).
+ */
+export function declaredPacketSize(data: Uint8Array, tap: boolean): number {
+  let at = 0;
+  if (tap) {
+    if (data.length < 14) return -1;
+    const type = ((data[12] as number) << 8) | (data[13] as number);
+    if (type !== 0x0800 && type !== 0x86dd) return -1;
+    at = 14;
+  }
+  if (data.length < at + 6) return -1;
+  const version = (data[at] as number) >>> 4;
+  const length = ((data[at + 2] as number) << 8) | (data[at + 3] as number);
+  if (version === 4) return at + length;
+  const payload = ((data[at + 4] as number) << 8) | (data[at + 5] as number);
+  return version === 6 ? at + 40 + payload : -1;
+}
+
+/**
+ * What both backends share: the socket table (UDP sockets and bound TUN/TAP queues), binding,
+ * queued events, and turning every send action into single datagrams or packets. Subclasses
+ * supply the kernel side.
  */
 export abstract class SocketTable {
   protected readonly sink: EventSink;
@@ -37,6 +67,7 @@ export abstract class SocketTable {
   /** Sockets by index; a closed socket leaves `undefined`. */
   protected readonly socks: (Sock | undefined)[] = [];
   readonly #byId = new Map<number, Sock>();
+  readonly #tunById = new Map<number, Sock>();
   readonly #queued: [number, NetEvent][] = [];
   readonly #bound = new Uint8Array(ADDR_BYTES);
 
@@ -80,12 +111,32 @@ export abstract class SocketTable {
       case "udp-send-batch":
         for (const p of action.packets) this.#send(owner, p.socket, p.to, p.data);
         return;
+      case "tun-bind":
+        this.#bind(owner, action.device, action.fd);
+        return;
+      case "tun-unbind": {
+        const sock = this.#tunById.get(action.device);
+        if (sock === undefined || sock.state !== "open") {
+          this.queue(owner, {
+            kind: "tun-unbound",
+            device: action.device,
+            error: { code: "EBADF", message: `device ${action.device} is not bound` },
+          });
+          return;
+        }
+        sock.state = "closing";
+        this.startClose(sock);
+        return;
+      }
+      case "tun-send":
+        this.#write(owner, action.device, action.data);
+        return;
     }
   }
 
   /** See `Backend.stats`. */
   stats(): BackendStats {
-    return { ...this.counters, sockets: this.#byId.size };
+    return { ...this.counters, sockets: this.#byId.size + this.#tunById.size };
   }
 
   /** Queues an event for delivery at the start of the next poll (never re-enters the sink). */
@@ -107,18 +158,52 @@ export abstract class SocketTable {
     return events.length;
   }
 
-  /** Removes a socket whose close has completed, closes its fd and reports `udp-closed`. */
-  protected finishClose(sock: Sock, error?: ReturnType<typeof ioError>): void {
+  /**
+   * Removes a socket or queue whose close has completed and reports it (`udp-closed` or
+   * `tun-unbound`); a socket's fd is closed, a queue's borrowed fd is left to its owner.
+   */
+  protected finishClose(sock: Sock, error?: IoError): void {
     if (this.socks[sock.index] !== sock) return;
     this.socks[sock.index] = undefined;
-    this.#byId.delete(sock.id);
-    native().sio_close(sock.fd);
+    const extra = error === undefined ? {} : { error };
+    if (sock.kind === "udp") {
+      this.#byId.delete(sock.id);
+      native().sio_close(sock.fd);
+      this.queue(sock.owner, { kind: "udp-closed", socket: sock.id, ...extra });
+    } else {
+      this.#tunById.delete(sock.id);
+      this.queue(sock.owner, { kind: "tun-unbound", device: sock.id, ...extra });
+    }
+  }
+
+  /** Counts a failed send or write and reports it to its owner (`udp-send-error` / `tun-send-error`). */
+  protected sendFailed(sock: Sock, error: IoError): void {
+    this.counters.sendErrors++;
     this.queue(
       sock.owner,
-      error === undefined
-        ? { kind: "udp-closed", socket: sock.id }
-        : { kind: "udp-closed", socket: sock.id, error },
+      sock.kind === "udp"
+        ? { kind: "udp-send-error", socket: sock.id, error }
+        : { kind: "tun-send-error", device: sock.id, error },
     );
+  }
+
+  /**
+   * The event for `data`, a packet read from a TUN/TAP queue into a buffer of `bufferSize` bytes.
+   * The kernel cuts a longer packet to the buffer silently, so a packet that fills its buffer is
+   * checked against its IP header: truncated when the header declares more (`size` says how
+   * much) or cannot tell.
+   */
+  protected tunPacket(sock: Sock, data: Uint8Array, bufferSize: number): NetEvent {
+    let size = data.length;
+    let truncated = false;
+    if (size >= bufferSize) {
+      const declared = declaredPacketSize(data, sock.tap);
+      truncated = declared !== size;
+      if (declared > size) size = declared;
+      if (truncated) this.counters.truncated++;
+    }
+    this.counters.eventsIn++;
+    return { kind: "tun-packet", device: sock.id, data, size, truncated };
   }
 
   /** Every socket still in the table. */
@@ -132,6 +217,8 @@ export abstract class SocketTable {
   protected abstract startClose(sock: Sock): void;
   /** Sends one datagram (the data may be a receive-buffer view: valid only during this call). */
   protected abstract sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void;
+  /** Writes one packet into a TUN/TAP queue (the data may be a receive-buffer view, as above). */
+  protected abstract writePacket(sock: Sock, data: Uint8Array): void;
 
   #listen(
     owner: number,
@@ -160,10 +247,7 @@ export abstract class SocketTable {
       this.queue(owner, { kind: "udp-listen-result", socket: id, error: ioError(fd) });
       return;
     }
-    let index = this.socks.indexOf(undefined);
-    if (index < 0) index = this.socks.length;
-    const sock: Sock = { index, id, owner, fd, state: "open", inFlight: 0 };
-    this.socks[index] = sock;
+    const sock = this.#add("udp", id, owner, fd);
     this.#byId.set(id, sock);
     this.queue(owner, {
       kind: "udp-listen-result",
@@ -171,6 +255,72 @@ export abstract class SocketTable {
       local: new SocketAddr(this.#bound.slice()),
     });
     this.armReceive(sock);
+  }
+
+  #add(kind: Sock["kind"], id: number, owner: number, fd: number, tap = false): Sock {
+    let index = this.socks.indexOf(undefined);
+    if (index < 0) index = this.socks.length;
+    const sock: Sock = { kind, tap, index, id, owner, fd, state: "open", inFlight: 0 };
+    this.socks[index] = sock;
+    return sock;
+  }
+
+  #bind(owner: number, id: number, fd: number): void {
+    const r = this.#tunById.has(id)
+      ? 0
+      : Number.isInteger(fd) && fd >= 0
+        ? native().sio_tun_check(fd)
+        : -9;
+    const error = this.#bindError(id, fd, r);
+    if (error !== undefined) {
+      this.queue(owner, { kind: "tun-bind-result", device: id, error });
+      return;
+    }
+    const sock = this.#add("tun", id, owner, fd, r === IFF_TAP);
+    this.#tunById.set(id, sock);
+    this.queue(owner, { kind: "tun-bind-result", device: id });
+    this.armReceive(sock);
+  }
+
+  /** Why device `id` cannot be bound to `fd` (`check`: what sio_tun_check said), if it cannot. */
+  #bindError(id: number, fd: number, check: number): IoError | undefined {
+    if (this.#tunById.has(id))
+      return { code: "EEXIST", message: `device id ${id} is already in use` };
+    for (const other of this.#tunById.values()) {
+      if (other.fd === fd) {
+        return { code: "EEXIST", message: `fd ${fd} is already bound as device ${other.id}` };
+      }
+    }
+    if (check >= 0) return undefined;
+    const e = ioError(check);
+    const notTun = e.code === "ENOTTY" || e.code === "EINVAL" || e.code === "EBADFD";
+    return {
+      code: e.code,
+      message: notTun
+        ? `fd ${fd} is not an attached TUN/TAP queue (use one of TunDevice.queues)`
+        : `fd ${fd}: ${e.message}`,
+    };
+  }
+
+  #write(owner: number, id: number, data: Uint8Array): void {
+    const sock = this.#tunById.get(id);
+    if (sock === undefined || sock.state !== "open") {
+      this.counters.sendErrors++;
+      this.queue(owner, {
+        kind: "tun-send-error",
+        device: id,
+        error: { code: "EBADF", message: `device ${id} is not bound` },
+      });
+      return;
+    }
+    if (data.length === 0 || data.length > MAX_TUN_PACKET) {
+      this.sendFailed(sock, {
+        code: "EMSGSIZE",
+        message: `a packet of ${data.length} bytes cannot be written (1 to ${MAX_TUN_PACKET})`,
+      });
+      return;
+    }
+    this.writePacket(sock, data);
   }
 
   #send(owner: number, id: number, to: SocketAddr, data: Uint8Array): void {
@@ -186,14 +336,9 @@ export abstract class SocketTable {
     }
     const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;
     if (data.length > max) {
-      this.counters.sendErrors++;
-      this.queue(owner, {
-        kind: "udp-send-error",
-        socket: id,
-        error: {
-          code: "EMSGSIZE",
-          message: `datagram of ${data.length} bytes is larger than UDP allows (${max})`,
-        },
+      this.sendFailed(sock, {
+        code: "EMSGSIZE",
+        message: `datagram of ${data.length} bytes is larger than UDP allows (${max})`,
       });
       return;
     }

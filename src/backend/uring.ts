@@ -11,6 +11,8 @@ const OP_CANCEL = 3;
 const OP_WAKE_READ = 4;
 const OP_RECYCLE = 5;
 const OP_SEND_GSO = 7;
+const OP_READ = 8;
+const OP_WRITE = 9;
 const CMD_BYTES = 64;
 const CQE_BYTES = 16;
 const SLOT_HEADER = 128;
@@ -46,8 +48,13 @@ export interface UringOptions extends BackendOptions {
   entries?: number;
   /** Send slots for datagrams up to 1,920 bytes. Default 1024. */
   sendSlots?: number;
-  /** Send slots for larger datagrams (up to 65,507 bytes). Default 16. */
+  /** Send slots for larger datagrams and packets (up to 65,535 bytes). Default 16. */
   largeSendSlots?: number;
+  /**
+   * Read TUN/TAP queues with one multishot read (kernel 6.7+) rather than one read per packet.
+   * Default: when the kernel has it.
+   */
+  multishotRead?: boolean;
 }
 
 /** What the io_uring feature probe found (see `probeUring`). */
@@ -60,6 +67,8 @@ export interface UringProbe {
   readonly coopTaskrun: boolean;
   readonly multishotRecvmsg: boolean;
   readonly bufferRings: boolean;
+  /** IORING_OP_READ_MULTISHOT (kernel 6.7): one read request delivers every TUN/TAP packet. */
+  readonly multishotRead: boolean;
 }
 
 /** Probes what io_uring offers on this kernel (never throws for missing support). */
@@ -75,6 +84,7 @@ export function probeUring(): UringProbe {
       coopTaskrun: false,
       multishotRecvmsg: false,
       bufferRings: false,
+      multishotRead: false,
     };
   }
   return {
@@ -84,6 +94,7 @@ export function probeUring(): UringProbe {
     coopTaskrun: (bits & 8) !== 0,
     multishotRecvmsg: (bits & 16) !== 0,
     bufferRings: (bits & 32) !== 0,
+    multishotRead: (bits & 64) !== 0,
   };
 }
 
@@ -93,15 +104,18 @@ export class UringUnavailableError extends Error {
 }
 
 /**
- * io_uring backend: multishot recvmsg into a provided-buffer ring, sendmsg from send slots (or
- * straight from a receive buffer), one io_uring_enter per poll for everything queued, and an
- * eventfd read by the ring as the cross-thread wake-up. Use from the thread that created it.
+ * io_uring backend: multishot recvmsg (UDP) and multishot read (TUN/TAP) into a provided-buffer
+ * ring, sends and writes from send slots (or straight from a receive buffer), one io_uring_enter
+ * per poll for everything queued, and an eventfd read by the ring as the cross-thread wake-up.
+ * Use from the thread that created it.
  */
 export class UringBackend extends SocketTable implements Backend {
   readonly kind = "uring" as const;
   readonly wakeHandle: number;
   /** IORING_SETUP_* flags the ring was created with. */
   readonly setupFlags: number;
+  /** TUN/TAP queues are read with multishot reads (see `UringOptions.multishotRead`). */
+  readonly multishotRead: boolean;
   readonly #n: Native;
   readonly #ring: Pointer;
   readonly #cmds: DataView;
@@ -126,7 +140,8 @@ export class UringBackend extends SocketTable implements Backend {
   readonly #bufferRefs: Int32Array; // zero-copy sends holding each receive buffer
   readonly #bufferHeld: Uint8Array; // 1 while a buffer is out of the ring
   readonly #armed: boolean[] = []; // per socket index: multishot receive armed
-  readonly #waiting: { sock: Sock; to: SocketAddr; data: Uint8Array }[] = [];
+  /** Sends and writes (`to` undefined) waiting for a free send slot. */
+  readonly #waiting: { sock: Sock; to: SocketAddr | undefined; data: Uint8Array }[] = [];
   // GSO: consecutive sends to one peer from one socket become one sendmsg with UDP_SEGMENT
   readonly #iovs: DataView; // native iovec area, GSO_MAX entries per head slot
   readonly #iovsAddr: number;
@@ -201,6 +216,7 @@ export class UringBackend extends SocketTable implements Backend {
     this.setupFlags = info(4);
     this.wakeHandle = info(5);
     this.#payloadOffset = info(7);
+    this.multishotRead = info(11) === 1 && options.multishotRead !== false;
     this.#smallCount = small;
     for (let i = small - 1; i >= 0; i--) this.#freeSmall.push(i);
     for (let i = small + large - 1; i >= small; i--) this.#freeLarge.push(i);
@@ -251,7 +267,12 @@ export class UringBackend extends SocketTable implements Backend {
 
   protected armReceive(sock: Sock): void {
     this.#armed[sock.index] = true;
-    this.#command(OP_RECV_MULTI, sock.fd, UD_RECV, sock.index);
+    if (sock.kind === "udp") {
+      this.#command(OP_RECV_MULTI, sock.fd, UD_RECV, sock.index);
+    } else {
+      const at = this.#command(OP_READ, sock.fd, UD_RECV, sock.index);
+      if (this.multishotRead) this.#cmds.setUint8(at + 1, 1);
+    }
   }
 
   protected startClose(sock: Sock): void {
@@ -273,12 +294,7 @@ export class UringBackend extends SocketTable implements Backend {
     }
     const slot = this.#store(sock, data);
     if (slot < 0) {
-      if (this.#waiting.length >= this.sendQueueLimit) {
-        this.counters.sendDrops++;
-        return;
-      }
-      this.#waiting.push({ sock, to: to.copy(), data: data.slice() });
-      this.counters.sendQueued = this.#waiting.length;
+      this.#wait(sock, to, data);
       return;
     }
     const at = this.#sendCommand(sock, slot, to.raw);
@@ -292,6 +308,27 @@ export class UringBackend extends SocketTable implements Backend {
       this.#gsoCount = 1;
       this.#gsoBytes = length;
     }
+  }
+
+  protected writePacket(sock: Sock, data: Uint8Array): void {
+    const slot = this.#store(sock, data);
+    if (slot < 0) {
+      this.#wait(sock, undefined, data);
+      return;
+    }
+    sock.inFlight++;
+    const at = this.#command(OP_WRITE, sock.fd, UD_SEND, slot, this.#slotAddr[slot] as number);
+    this.#cmds.setUint32(at + 24, data.length, true);
+  }
+
+  /** Keeps a copy of a send or write (`to` undefined) until a send slot frees, or drops it. */
+  #wait(sock: Sock, to: SocketAddr | undefined, data: Uint8Array): void {
+    if (this.#waiting.length >= this.sendQueueLimit) {
+      this.counters.sendDrops++;
+      return;
+    }
+    this.#waiting.push({ sock, to: to?.copy(), data: data.slice() });
+    this.counters.sendQueued = this.#waiting.length;
   }
 
   /** True when a send of `length` bytes to `to` can join the GSO send being built. */
@@ -399,7 +436,8 @@ export class UringBackend extends SocketTable implements Backend {
     }
     const at = this.#cmdCount++ * CMD_BYTES;
     const c = this.#cmds;
-    c.setUint8(at, op);
+    c.setUint32(at, op, true); // op, and zero flags and count
+
     c.setInt32(at + 4, fd, true);
     c.setUint32(at + 8, index, true);
     c.setUint32(at + 12, type, true);
@@ -451,7 +489,10 @@ export class UringBackend extends SocketTable implements Backend {
       this.#bufferHeld[buffer] = 1;
       this.counters.buffersOutstanding++;
       if (res >= 0 && sock !== undefined && sock.state === "open") {
-        delivered = this.#deliverPacket(sock, buffer);
+        delivered =
+          sock.kind === "udp"
+            ? this.#deliverPacket(sock, buffer)
+            : this.#deliverRead(sock, buffer, res);
       }
       if (this.#bufferRefs[buffer] === 0) this.#recycle(buffer);
     }
@@ -485,6 +526,15 @@ export class UringBackend extends SocketTable implements Backend {
     );
     this.counters.eventsIn++;
     this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+    return 1;
+  }
+
+  /** Delivers a packet read from a TUN/TAP queue (`res` bytes at offset 0 of the buffer). */
+  #deliverRead(sock: Sock, buffer: number, res: number): number {
+    if (res === 0) return 0;
+    const base = buffer * this.#bufSize;
+    const data = this.#bufs.subarray(base, base + Math.min(res, this.#bufSize));
+    this.sink(sock.owner, this.tunPacket(sock, data, this.#bufSize));
     return 1;
   }
 
@@ -522,12 +572,8 @@ export class UringBackend extends SocketTable implements Backend {
     if (gso) this.counters.gsoSends++;
     if (sock === undefined) return;
     sock.inFlight--;
-    if (res >= 0) {
-      this.counters.packetsOut += datagrams;
-    } else {
-      this.counters.sendErrors++;
-      this.queue(sock.owner, { kind: "udp-send-error", socket: sock.id, error: ioError(res) });
-    }
+    if (res >= 0) this.counters.packetsOut += datagrams;
+    else this.sendFailed(sock, ioError(res));
     if (sock.state === "closing" && sock.inFlight === 0 && !this.#armed[sock.index])
       this.finishClose(sock);
   }
@@ -550,7 +596,9 @@ export class UringBackend extends SocketTable implements Backend {
     const waiting = this.#waiting.splice(0);
     this.counters.sendQueued = 0;
     for (const w of waiting) {
-      if (w.sock.state === "open") this.sendOne(w.sock, w.to, w.data);
+      if (w.sock.state !== "open") continue;
+      if (w.to === undefined) this.writePacket(w.sock, w.data);
+      else this.sendOne(w.sock, w.to, w.data);
     }
   }
 }

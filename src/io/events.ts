@@ -1,6 +1,7 @@
 /**
  * The I/O vocabulary shared by tasks, workers and backends: what a task asks for (actions) and
- * what comes back (events). Plain data. `socket` is an id the caller picks for each socket.
+ * what comes back (events). Plain data. `socket` is an id the caller picks for each socket, and
+ * `device` one it picks for each bound TUN/TAP queue (a separate set of ids).
  */
 import type { SocketAddr } from "./addr.ts";
 
@@ -44,7 +45,20 @@ export type NetAction =
         readonly to: SocketAddr;
         readonly data: Uint8Array;
       }[];
-    };
+    }
+  /**
+   * Start reading and writing packets on a TUN/TAP queue file descriptor (one of
+   * `TunDevice.queues`). The backend borrows the fd: it never closes it, and `tun-unbind` gives
+   * it back. Answered by `tun-bind-result`.
+   */
+  | { readonly kind: "tun-bind"; readonly device: number; readonly fd: number }
+  /** Stop using the queue. Answered by `tun-unbound` once nothing is in flight on it. */
+  | { readonly kind: "tun-unbind"; readonly device: number }
+  /**
+   * Write one packet into the device (an IP packet for TUN, an Ethernet frame for TAP). A view of
+   * a received packet, even modified in place, is written without a copy.
+   */
+  | { readonly kind: "tun-send"; readonly device: number; readonly data: Uint8Array };
 
 /** What comes back from the backend. */
 export type NetEvent =
@@ -71,4 +85,26 @@ export type NetEvent =
   /** A send failed. */
   | { readonly kind: "udp-send-error"; readonly socket: number; readonly error: IoError }
   /** The socket is closed (after `udp-unlisten`, or because it failed with `error`). */
-  | { readonly kind: "udp-closed"; readonly socket: number; readonly error?: IoError };
+  | { readonly kind: "udp-closed"; readonly socket: number; readonly error?: IoError }
+  /** The queue is bound, or could not be (`error`: EEXIST id taken, EBADF not an open fd...). */
+  | { readonly kind: "tun-bind-result"; readonly device: number; readonly error?: IoError }
+  /**
+   * A packet the kernel sent into the device. `data` is a view of a receive buffer, valid until
+   * the handler returns (copy to keep). `truncated` says `data` holds only the packet's first
+   * bytes because the receive buffer was smaller (keep it at least the MTU, plus 14 for TAP);
+   * `size` is then the size the packet's IP header declares (the kernel does not tell).
+   */
+  | {
+      readonly kind: "tun-packet";
+      readonly device: number;
+      readonly data: Uint8Array;
+      readonly size: number;
+      readonly truncated: boolean;
+    }
+  /** A write into the device failed (EINVAL: the kernel refused the packet as malformed...). */
+  | { readonly kind: "tun-send-error"; readonly device: number; readonly error: IoError }
+  /**
+   * The backend no longer uses the queue (after `tun-unbind`, or because reading failed with
+   * `error`, for example when the device was deleted). The fd is still the caller's to close.
+   */
+  | { readonly kind: "tun-unbound"; readonly device: number; readonly error?: IoError };

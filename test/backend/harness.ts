@@ -11,6 +11,7 @@ import {
 export const KINDS: readonly Exclude<BackendKind, "auto">[] = ["uring", "epoll"];
 
 type Packet = Extract<NetEvent, { kind: "udp-packet" }>;
+type TunPacket = Extract<NetEvent, { kind: "tun-packet" }>;
 
 /**
  * A backend plus the events it delivered, for tests. Packets are copied (their views die when the
@@ -20,6 +21,8 @@ export class Harness {
   readonly backend: Backend;
   readonly events: NetEvent[] = [];
   onPacket: ((p: Packet) => void) | undefined;
+  /** Runs inside the sink for every TUN/TAP packet (where writing the view back is zero-copy). */
+  onTunPacket: ((p: TunPacket) => void) | undefined;
 
   constructor(kind: Exclude<BackendKind, "auto">, options: Omit<UringOptions, "onEvent"> = {}) {
     this.backend = createBackend(kind, {
@@ -28,6 +31,9 @@ export class Harness {
         if (e.kind === "udp-packet") {
           this.onPacket?.(e);
           this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
+        } else if (e.kind === "tun-packet") {
+          this.events.push({ ...e, data: e.data.slice() });
+          this.onTunPacket?.(e);
         } else {
           this.events.push(e);
         }
