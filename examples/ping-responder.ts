@@ -56,7 +56,8 @@ export function internetChecksum(bytes: Uint8Array, start: number, end: number):
 
 /**
  * The checksum after one 16-bit word of the summed data changed from `from` to `to`, without
- * summing again (RFC 1624, equation 3).
+ * summing again (RFC 1624, equation 3). A result of 0 is ambiguous (data summing to zero needs
+ * 0xffff instead): sum again then.
  */
 export function adjustChecksum(checksum: number, from: number, to: number): number {
   let s = (~checksum & 0xffff) + (~from & 0xffff) + to;
@@ -172,11 +173,9 @@ export class PingResponder {
     setU16(p, 10, 0);
     setU16(p, 10, internetChecksum(p, 0, header));
     p[header] = ICMP_ECHO_REPLY;
-    setU16(
-      p,
-      header + 2,
-      adjustChecksum(u16(p, header + 2), ICMP_ECHO_REQUEST << 8, ICMP_ECHO_REPLY << 8),
-    );
+    const icmp = adjustChecksum(u16(p, header + 2), ICMP_ECHO_REQUEST << 8, ICMP_ECHO_REPLY << 8);
+    setU16(p, header + 2, 0);
+    setU16(p, header + 2, icmp !== 0 ? icmp : internetChecksum(p, header, total));
     return "echo-reply";
   }
 
