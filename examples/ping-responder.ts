@@ -36,17 +36,67 @@ const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
 const REPLY_TTL = 64;
 
+// Word views of the last buffer summed (packets of one receive pool share their buffer).
+let viewed: ArrayBufferLike | undefined;
+let words16: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
+let words32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
 /**
  * The one's complement sum (RFC 1071) of bytes [start, end) added to `sum`, folded to 16 bits.
  * An odd last byte counts as the high byte of a word.
  */
 export function onesSum(bytes: Uint8Array, start: number, end: number, sum = 0): number {
-  let s = sum;
-  let i = start;
-  for (; i + 1 < end; i += 2) s += ((bytes[i] as number) << 8) | (bytes[i + 1] as number);
-  if (i < end) s += (bytes[i] as number) << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  let s: number;
+  const from = bytes.byteOffset + start;
+  if ((from & 1) === 0 && end - start >= 16) {
+    s = swapBytes(fold(nativeOrderSum(bytes, from, bytes.byteOffset + end))) + sum;
+  } else {
+    s = sum;
+    let i = start;
+    for (; i + 1 < end; i += 2) s += ((bytes[i] as number) << 8) | (bytes[i + 1] as number);
+    if (i < end) s += (bytes[i] as number) << 8;
+  }
+  return fold(s);
+}
+
+/**
+ * The sum of buffer bytes [from, to) (`from` even) as little-endian words, unfolded. The one's
+ * complement sum does not depend on byte order (RFC 1071 section 2), so this, folded and byte
+ * swapped, is the network-order sum; reading whole 32-bit words makes it several times faster.
+ */
+function nativeOrderSum(bytes: Uint8Array, from: number, to: number): number {
+  const buffer = bytes.buffer;
+  if (buffer !== viewed) {
+    viewed = buffer;
+    words16 = new Uint16Array(buffer, 0, buffer.byteLength >>> 1);
+    words32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  let s = 0;
+  let i = from;
+  if ((i & 2) !== 0) {
+    s += words16[i >>> 1] as number;
+    i += 2;
+  }
+  const whole = to >>> 2;
+  for (let w = i >>> 2; w < whole; w++) s += words32[w] as number;
+  i = Math.max(i, whole << 2);
+  if (i + 1 < to) {
+    s += words16[i >>> 1] as number;
+    i += 2;
+  }
+  if (i < to) s += bytes[i - bytes.byteOffset] as number; // the first byte of a word: its low byte here
   return s;
+}
+
+/** Folds a non-negative sum (below 2^53) to 16 bits with end-around carries. */
+function fold(sum: number): number {
+  let s = sum;
+  while (s > 0xffff) s = (s % 65536) + Math.floor(s / 65536);
+  return s;
+}
+
+function swapBytes(word: number): number {
+  return ((word & 0xff) << 8) | (word >>> 8);
 }
 
 /** The Internet checksum of bytes [start, end): the complement of `onesSum` (what goes on the wire). */

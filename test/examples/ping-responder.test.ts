@@ -98,6 +98,19 @@ describe("checksums", () => {
     );
   });
 
+  test("onesSum is the same at any offset in a larger buffer (aligned or not)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.nat(7), fc.nat(), (b, offset, sum) => {
+        const big = new Uint8Array(offset + b.length + 5);
+        big.set(b, offset);
+        const view = big.subarray(offset, offset + b.length);
+        const initial = sum % 0x10000;
+        expect(onesSum(view, 0, b.length, initial)).toBe(onesSum(b, 0, b.length, initial));
+        expect(onesSum(view, 0, b.length)).toBe(refSum(b));
+      }),
+    );
+  });
+
   test("a buffer carrying its own internetChecksum sums to 0xffff", () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 2, maxLength: 200 }), (raw) => {
