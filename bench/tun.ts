@@ -10,9 +10,10 @@
  *
  *   bun bench/tun.ts [--quick]
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { finish, fmt, quick, type Result } from "./lib/report.ts";
+import { medianRun, processCpuNs, type ServerRun } from "./lib/server-run.ts";
 
 const here = import.meta.dir;
 const buildDir = join(here, "ref", "build");
@@ -31,8 +32,7 @@ const SERVERS = ["c-ref", "uring", "epoll"] as const;
 type Server = (typeof SERVERS)[number];
 const SIZES = [56, 1400]; // ICMP data bytes: ping's default, and near the MTU
 const seconds = quick ? 1.5 : 3;
-const runs = quick ? 1 : 3;
-const TICKS = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
+const runs = quick ? 1 : 5;
 const DEVICE = "sbench0";
 
 function command(server: Server): string[] {
@@ -44,27 +44,13 @@ function command(server: Server): string[] {
   ];
 }
 
-/** Process CPU time in nanoseconds (user + system, every thread) from /proc/PID/stat. */
-function cpuNs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / TICKS;
-}
-
-interface Run {
-  pps: number;
-  cpuPerPacket: number;
-  lost: number;
-  corrupt: number;
-}
-
 function inNs(ns: string, ...cmd: string[]): Bun.SyncSubprocess<"pipe", "pipe"> {
   const r = Bun.spawnSync(["ip", "netns", "exec", ns, ...cmd], { stdout: "pipe", stderr: "pipe" });
   if (!r.success) throw new Error(`${cmd.join(" ")} failed: ${r.stderr}`);
   return r;
 }
 
-async function measure(server: Server, size: number): Promise<Run> {
+async function measure(server: Server, size: number): Promise<ServerRun> {
   const ns = `siobench${process.pid}`;
   if (!Bun.spawnSync(["ip", "netns", "add", ns]).success) throw new Error("ip netns add failed");
   // `ip netns exec` and `taskset` exec the server, so the spawned PID is the server's
@@ -98,9 +84,9 @@ async function measure(server: Server, size: number): Promise<Run> {
         "64",
       );
     flood(0.3); // warm-up: JIT tiers, neighbour and route caches
-    const cpu0 = cpuNs(proc.pid);
+    const cpu0 = processCpuNs(proc.pid);
     const out = flood(seconds);
-    const cpu1 = cpuNs(proc.pid);
+    const cpu1 = processCpuNs(proc.pid);
     const r = JSON.parse(out.stdout.toString()) as {
       received: number;
       lost: number;
@@ -126,25 +112,16 @@ console.log(
   `tun bench: responder on CPU 0, C ICMP flood on CPU 1 (window 64, 16 addresses), ${seconds}s x ${runs} interleaved rounds (medians)`,
 );
 for (const size of SIZES) {
-  const all = new Map<Server, Run[]>(SERVERS.map((server) => [server, []]));
+  const all = new Map<Server, ServerRun[]>(SERVERS.map((server) => [server, []]));
   for (let r = 0; r < runs; r++) {
     for (const server of SERVERS) all.get(server)?.push(await measure(server, size));
   }
-  const medians = new Map<Server, Run>();
-  for (const [server, list] of all) {
-    const median = (key: "pps" | "cpuPerPacket") =>
-      list.map((run) => run[key]).sort((a, b) => a - b)[Math.floor(list.length / 2)] as number;
-    medians.set(server, {
-      pps: median("pps"),
-      cpuPerPacket: median("cpuPerPacket"),
-      lost: list.reduce((n, run) => n + run.lost, 0),
-      corrupt: list.reduce((n, run) => n + run.corrupt, 0),
-    });
-  }
-  const ref = medians.get("c-ref") as Run;
+  const medians = new Map<Server, ServerRun>();
+  for (const [server, list] of all) medians.set(server, medianRun(list));
+  const ref = medians.get("c-ref") as ServerRun;
   console.log(`\n${size} B data   round trips/s  cpu ns/trip   vs C   cpu vs C   lost  corrupt`);
   for (const server of SERVERS) {
-    const m = medians.get(server) as Run;
+    const m = medians.get(server) as ServerRun;
     console.log(
       `${server.padEnd(12)} ${fmt(m.pps, 0).padStart(13)} ${fmt(m.cpuPerPacket, 0).padStart(12)} ${fmt(m.pps / ref.pps, 2).padStart(5)}x ${fmt(m.cpuPerPacket / ref.cpuPerPacket, 2).padStart(9)}x ${String(m.lost).padStart(6)} ${String(m.corrupt).padStart(8)}`,
     );
@@ -161,8 +138,8 @@ for (const size of SIZES) {
       ratios[`${server} / C cpu per round trip ${size} B`] = m.cpuPerPacket / ref.cpuPerPacket;
     }
   }
-  const uring = medians.get("uring") as Run;
-  const epoll = medians.get("epoll") as Run;
+  const uring = medians.get("uring") as ServerRun;
+  const epoll = medians.get("epoll") as ServerRun;
   ratios[`uring / epoll cpu per round trip ${size} B`] = uring.cpuPerPacket / epoll.cpuPerPacket;
 }
 finish("tun", results, ratios);

@@ -14,9 +14,10 @@
  * C reference (issue 4); the runtime <= 1.15x the bare backend's CPU per packet and >= 1.3x
  * Bun.udpSocket in packets/s (issue 5).
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { finish, fmt, quick, type Result } from "./lib/report.ts";
+import { medianRun, processCpuNs, type ServerRun } from "./lib/server-run.ts";
 
 const here = import.meta.dir;
 const buildDir = join(here, "ref", "build");
@@ -36,7 +37,6 @@ type Server = (typeof ALL)[number];
 const SERVERS = ALL.filter((s) => (process.env.SERVERS ?? ALL.join(",")).split(",").includes(s));
 const seconds = quick ? 1.2 : 3;
 const runs = quick ? 1 : 5;
-const TICKS = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
 
 function command(server: Server): string[] {
   if (server === "c-ref") return [join(buildDir, "udp_echo"), "0"];
@@ -52,21 +52,7 @@ function command(server: Server): string[] {
   return [process.execPath, join(here, "servers", "echo.ts"), server, "0"];
 }
 
-/** Server CPU time in nanoseconds (user + system) from /proc/PID/stat. */
-function cpuNs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / TICKS;
-}
-
-interface Run {
-  pps: number;
-  cpuPerPacket: number;
-  lost: number;
-  corrupt: number;
-}
-
-async function measure(server: Server, size: number): Promise<Run> {
+async function measure(server: Server, size: number): Promise<ServerRun> {
   const proc = Bun.spawn(["taskset", "-c", "0", ...command(server)], {
     stdout: "pipe",
     stderr: "inherit",
@@ -92,9 +78,9 @@ async function measure(server: Server, size: number): Promise<Run> {
         "64",
       ]);
     load(0.3); // warm-up: JIT tiers, socket buffers
-    const cpu0 = cpuNs(proc.pid);
+    const cpu0 = processCpuNs(proc.pid);
     const out = load(seconds);
-    const cpu1 = cpuNs(proc.pid);
+    const cpu1 = processCpuNs(proc.pid);
     const r = JSON.parse(out.stdout.toString()) as {
       received: number;
       lost: number;
@@ -120,29 +106,20 @@ console.log(
 );
 for (const size of [64, 1200]) {
   // rounds of every server in turn, so drift in the machine's speed hits them all alike
-  const all = new Map<Server, Run[]>(SERVERS.map((server) => [server, []]));
+  const all = new Map<Server, ServerRun[]>(SERVERS.map((server) => [server, []]));
   for (let r = 0; r < runs; r++) {
     for (const server of SERVERS) all.get(server)?.push(await measure(server, size));
   }
-  const medians = new Map<Server, Run>();
-  for (const [server, list] of all) {
-    const median = (key: "pps" | "cpuPerPacket") =>
-      list.map((run) => run[key]).sort((a, b) => a - b)[Math.floor(list.length / 2)] as number;
-    medians.set(server, {
-      pps: median("pps"),
-      cpuPerPacket: median("cpuPerPacket"),
-      lost: list.reduce((n, run) => n + run.lost, 0),
-      corrupt: list.reduce((n, run) => n + run.corrupt, 0),
-    });
-  }
-  const none: Run = { pps: Number.NaN, cpuPerPacket: Number.NaN, lost: 0, corrupt: 0 };
+  const medians = new Map<Server, ServerRun>();
+  for (const [server, list] of all) medians.set(server, medianRun(list));
+  const none: ServerRun = { pps: Number.NaN, cpuPerPacket: Number.NaN, lost: 0, corrupt: 0 };
   const ref = medians.get("c-ref") ?? none;
   const bun = medians.get("bun-udp") ?? none;
   console.log(
     `\n${size} B         packets/s  cpu ns/pkt   vs Bun.udpSocket   cpu vs C   lost  corrupt`,
   );
   for (const server of SERVERS) {
-    const m = medians.get(server) as Run;
+    const m = medians.get(server) as ServerRun;
     console.log(
       `${server.padEnd(12)} ${fmt(m.pps, 0).padStart(10)} ${fmt(m.cpuPerPacket, 0).padStart(11)} ${fmt(m.pps / bun.pps, 2).padStart(17)}x ${fmt(m.cpuPerPacket / ref.cpuPerPacket, 2).padStart(9)}x ${String(m.lost).padStart(6)} ${String(m.corrupt).padStart(8)}`,
     );

@@ -34,3 +34,20 @@ export function cli(program: string): Cli {
     },
   };
 }
+
+/**
+ * Stops the program once: `stop(0)` on the first SIGINT or SIGTERM, or `stop(code)` through the
+ * returned function (later calls and signals do nothing).
+ */
+export function stopOnSignals(
+  stop: (code: number) => Promise<never>,
+): (code: number) => Promise<void> {
+  let stopping = false;
+  const once = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await stop(code);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void once(0));
+  return once;
+}

@@ -19,7 +19,7 @@ import {
   TunDevice,
   TunError,
 } from "bun-sansio";
-import { type Cli, cli } from "./cli.ts";
+import { type Cli, cli, stopOnSignals } from "./cli.ts";
 import { parseSubnet } from "./ping-responder.ts";
 import {
   type PingConfig,
@@ -121,7 +121,6 @@ function totals(): { total: PingCounters; replies: number[] } {
 }
 
 let ticker: ReturnType<typeof setInterval> | undefined;
-let stopping = false;
 
 async function stop(code: number): Promise<never> {
   clearInterval(ticker);
@@ -135,13 +134,7 @@ async function stop(code: number): Promise<never> {
   process.exit(report.terminated.length > 0 || report.dead.length > 0 ? 1 : code);
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    void stop(0);
-  });
-}
+const stopOnce = stopOnSignals(stop);
 
 try {
   for (let i = 0; i < workers; i++) {
@@ -156,8 +149,7 @@ try {
   );
 } catch (e) {
   console.error(`tun-ping: ${e instanceof Error ? e.message : String(e)}`);
-  stopping = true;
-  await stop(1);
+  await stopOnce(1);
 }
 
 function dotted(n: number): string {

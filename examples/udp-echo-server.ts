@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { Controller, type ControllerEvent, recvBufferSizeFor } from "bun-sansio";
-import { type Cli, cli } from "./cli.ts";
+import { type Cli, cli, stopOnSignals } from "./cli.ts";
 import type { EchoConfig, EchoReport } from "./udp-echo-worker.ts";
 
 const arg: Cli = cli("udp-echo-server");
@@ -81,14 +81,7 @@ async function stop(code: number): Promise<never> {
 }
 
 let ticker: ReturnType<typeof setInterval> | undefined;
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    void stop(0);
-  });
-}
+const stopOnce = stopOnSignals(stop);
 
 try {
   const first = await start(0, port);
@@ -103,8 +96,7 @@ try {
   console.log(`listening ${first.address} (${workers} workers, ${kind} backend)`);
 } catch (e) {
   console.error(`udp-echo-server: ${e instanceof Error ? e.message : String(e)}`);
-  stopping = true;
-  await stop(1);
+  await stopOnce(1);
 }
 
 function describe(r: EchoReport): string {

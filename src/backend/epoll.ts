@@ -89,8 +89,7 @@ export class EpollBackend extends SocketTable implements Backend {
       const sock = this.socks[token];
       if (sock === undefined) continue;
       if ((events & EPOLLOUT) !== 0) this.#retryBlocked();
-      if ((events & ~EPOLLOUT) !== 0)
-        delivered += sock.kind === "udp" ? this.#receive(sock) : this.#read(sock);
+      if ((events & ~EPOLLOUT) !== 0) delivered += this.#receive(sock);
     }
     return delivered + this.deliverQueued();
   }
@@ -151,11 +150,17 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#batchCount++;
   }
 
-  /** Reads every waiting datagram of `sock` and delivers it; sends go out before buffers are reused. */
+  /**
+   * Reads every waiting datagram (UDP) or packet (TUN/TAP) of `sock` in batches and delivers
+   * them; each batch's sends go out before its buffers are reused.
+   */
   #receive(sock: Sock): number {
     let delivered = 0;
     for (;;) {
-      const r = this.#n.sio_recvmmsg(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#meta);
+      const r =
+        sock.kind === "udp"
+          ? this.#n.sio_recvmmsg(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#meta)
+          : this.#n.sio_tun_read(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#sizes);
       if (r < 0) {
         sock.state = "closing";
         this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
@@ -163,45 +168,37 @@ export class EpollBackend extends SocketTable implements Backend {
         return delivered;
       }
       for (let i = 0; i < r && sock.state === "open"; i++) {
-        const m = i * META_BYTES;
-        const size = this.#metaView.getInt32(m, true);
-        const truncated =
-          (this.#metaView.getUint32(m + 4, true) & MSG_TRUNC) !== 0 || size > this.#bufSize;
-        if (truncated) this.counters.truncated++;
-        const base = i * this.#bufSize;
-        const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
-        const from = new SocketAddr(this.#meta.subarray(m + 16, m + 44));
-        this.counters.eventsIn++;
-        this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
-        delivered++;
+        delivered +=
+          sock.kind === "udp" ? this.#deliverDatagram(sock, i) : this.#deliverRead(sock, i);
       }
       this.#flush();
       if (r < BATCH || sock.state !== "open") return delivered;
     }
   }
 
-  /** Reads every waiting packet of a TUN/TAP queue and delivers it, like `#receive`. */
-  #read(sock: Sock): number {
-    let delivered = 0;
-    for (;;) {
-      const r = this.#n.sio_tun_read(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#sizes);
-      if (r < 0) {
-        sock.state = "closing";
-        this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
-        this.finishClose(sock, ioError(r));
-        return delivered;
-      }
-      for (let i = 0; i < r && sock.state === "open"; i++) {
-        const size = this.#sizes[i] as number;
-        if (size === 0) continue;
-        const base = i * this.#bufSize;
-        const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
-        this.sink(sock.owner, this.tunPacket(sock, data, this.#bufSize));
-        delivered++;
-      }
-      this.#flush();
-      if (r < BATCH || sock.state !== "open") return delivered;
-    }
+  /** Delivers datagram `i` of the last recvmmsg batch. */
+  #deliverDatagram(sock: Sock, i: number): number {
+    const m = i * META_BYTES;
+    const size = this.#metaView.getInt32(m, true);
+    const truncated =
+      (this.#metaView.getUint32(m + 4, true) & MSG_TRUNC) !== 0 || size > this.#bufSize;
+    if (truncated) this.counters.truncated++;
+    const base = i * this.#bufSize;
+    const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
+    const from = new SocketAddr(this.#meta.subarray(m + 16, m + 44));
+    this.counters.eventsIn++;
+    this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+    return 1;
+  }
+
+  /** Delivers packet `i` of the last TUN/TAP read batch. */
+  #deliverRead(sock: Sock, i: number): number {
+    const size = this.#sizes[i] as number;
+    if (size === 0) return 0;
+    const base = i * this.#bufSize;
+    const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
+    this.sink(sock.owner, this.tunPacket(sock, data, this.#bufSize));
+    return 1;
   }
 
   /** Hands the current batch to the kernel; what would block is copied and waits for EPOLLOUT. */

@@ -89,17 +89,12 @@ export abstract class SocketTable {
         );
         return;
       case "udp-unlisten": {
-        const sock = this.#byId.get(action.socket);
-        if (sock === undefined || sock.state !== "open") {
-          this.queue(owner, {
-            kind: "udp-closed",
-            socket: action.socket,
-            error: { code: "EBADF", message: `socket ${action.socket} is not open` },
-          });
-          return;
-        }
-        sock.state = "closing";
-        this.startClose(sock);
+        const error = { code: "EBADF", message: `socket ${action.socket} is not open` };
+        this.#close(owner, this.#byId.get(action.socket), {
+          kind: "udp-closed",
+          socket: action.socket,
+          error,
+        });
         return;
       }
       case "udp-send":
@@ -115,17 +110,12 @@ export abstract class SocketTable {
         this.#bind(owner, action.device, action.fd);
         return;
       case "tun-unbind": {
-        const sock = this.#tunById.get(action.device);
-        if (sock === undefined || sock.state !== "open") {
-          this.queue(owner, {
-            kind: "tun-unbound",
-            device: action.device,
-            error: { code: "EBADF", message: `device ${action.device} is not bound` },
-          });
-          return;
-        }
-        sock.state = "closing";
-        this.startClose(sock);
+        const error = { code: "EBADF", message: `device ${action.device} is not bound` };
+        this.#close(owner, this.#tunById.get(action.device), {
+          kind: "tun-unbound",
+          device: action.device,
+          error,
+        });
         return;
       }
       case "tun-send":
@@ -255,6 +245,16 @@ export abstract class SocketTable {
       local: new SocketAddr(this.#bound.slice()),
     });
     this.armReceive(sock);
+  }
+
+  /** Starts closing `sock`, or reports `notOpen` when there is no open socket to close. */
+  #close(owner: number, sock: Sock | undefined, notOpen: NetEvent): void {
+    if (sock === undefined || sock.state !== "open") {
+      this.queue(owner, notOpen);
+      return;
+    }
+    sock.state = "closing";
+    this.startClose(sock);
   }
 
   #add(kind: Sock["kind"], id: number, owner: number, fd: number, tap = false): Sock {

@@ -1,0 +1,36 @@
+/**
+ * Shared by the benchmarks that drive a server process with a C load generator: the server's
+ * CPU time, one measured run, and the median of several interleaved runs.
+ */
+import { readFileSync } from "node:fs";
+
+const TICKS = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
+
+/** CPU time of process `pid` (user + system, every thread) in nanoseconds, from /proc/PID/stat. */
+export function processCpuNs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / TICKS;
+}
+
+/** One run of a server under load. */
+export interface ServerRun {
+  /** Replies per second seen by the load generator. */
+  pps: number;
+  /** Server CPU nanoseconds per reply. */
+  cpuPerPacket: number;
+  lost: number;
+  corrupt: number;
+}
+
+/** The median rate and CPU cost of `runs` (each taken separately), and the summed losses. */
+export function medianRun(runs: readonly ServerRun[]): ServerRun {
+  const median = (key: "pps" | "cpuPerPacket") =>
+    runs.map((run) => run[key]).sort((a, b) => a - b)[Math.floor(runs.length / 2)] as number;
+  return {
+    pps: median("pps"),
+    cpuPerPacket: median("cpuPerPacket"),
+    lost: runs.reduce((n, run) => n + run.lost, 0),
+    corrupt: runs.reduce((n, run) => n + run.corrupt, 0),
+  };
+}
