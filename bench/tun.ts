@@ -13,7 +13,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { finish, fmt, quick, type Result } from "./lib/report.ts";
-import { medianRun, processCpuNs, type ServerRun } from "./lib/server-run.ts";
+import { loadRun, medianRun, type ServerRun } from "./lib/server-run.ts";
 
 const here = import.meta.dir;
 const buildDir = join(here, "ref", "build");
@@ -83,22 +83,7 @@ async function measure(server: Server, size: number): Promise<ServerRun> {
         String(size),
         "64",
       );
-    flood(0.3); // warm-up: JIT tiers, neighbour and route caches
-    const cpu0 = processCpuNs(proc.pid);
-    const out = flood(seconds);
-    const cpu1 = processCpuNs(proc.pid);
-    const r = JSON.parse(out.stdout.toString()) as {
-      received: number;
-      lost: number;
-      corrupt: number;
-      pps: number;
-    };
-    return {
-      pps: r.pps,
-      cpuPerPacket: (cpu1 - cpu0) / Math.max(1, r.received),
-      lost: r.lost,
-      corrupt: r.corrupt,
-    };
+    return loadRun(proc.pid, seconds, flood);
   } finally {
     proc.kill("SIGTERM");
     await proc.exited;

@@ -34,3 +34,27 @@ export function medianRun(runs: readonly ServerRun[]): ServerRun {
     corrupt: runs.reduce((n, run) => n + run.corrupt, 0),
   };
 }
+
+/**
+ * Runs `load` (a load generator that prints one JSON line with received, lost, corrupt and pps)
+ * for a 0.3 s warm-up and then for `seconds`, and measures server `pid`'s CPU over the second.
+ */
+export function loadRun(
+  pid: number,
+  seconds: number,
+  load: (seconds: number) => { stdout: Buffer },
+): ServerRun {
+  load(0.3); // warm-up: JIT tiers, socket buffers, neighbour and route caches
+  const cpu0 = processCpuNs(pid);
+  const out = load(seconds);
+  const cpu1 = processCpuNs(pid);
+  const r = JSON.parse(out.stdout.toString()) as Omit<ServerRun, "cpuPerPacket"> & {
+    received: number;
+  };
+  return {
+    pps: r.pps,
+    cpuPerPacket: (cpu1 - cpu0) / Math.max(1, r.received),
+    lost: r.lost,
+    corrupt: r.corrupt,
+  };
+}
