@@ -6,6 +6,7 @@
  * CI=true a missing prerequisite fails.
  */
 import { describe, expect, test } from "bun:test";
+import { probeUring } from "../../src/index.ts";
 
 const root = process.getuid?.() === 0;
 const tools = ["unshare", "ip"].filter((t) => Bun.which(t) === null);
@@ -30,10 +31,17 @@ function scenario(...args: string[]): Record<string, unknown> {
   );
 }
 
-describe.each([["uring"], ["epoll"], ["uring", "single"]])("TUN I/O: %s %s", (...args) => {
+const RUNS: [string, string[], boolean | null][] = [
+  ["uring (multishot read where the kernel has it)", ["uring"], probeUring().multishotRead],
+  ["uring (one read per packet)", ["uring", "single"], false],
+  ["epoll", ["epoll"], null],
+];
+
+describe.each(RUNS)("TUN I/O: %s", (_label, args, multishot) => {
   test.skipIf(why !== "")("packets both ways, errors as events", () => {
     const s = scenario(...args);
     expect(s.bind).toEqual({ kind: "tun-bind-result", device: 1 });
+    expect(s["multishot read"]).toBe(multishot);
     expect(s["kernel to device"]).toEqual({
       size: 33,
       truncated: false,

@@ -6,7 +6,7 @@
  */
 import { openSync } from "node:fs";
 import { internetChecksum } from "../../../examples/ping-responder.ts";
-import { type NetEvent, SocketAddr, TunDevice } from "../../../src/index.ts";
+import { type NetEvent, SocketAddr, TunDevice, UringBackend } from "../../../src/index.ts";
 import { Harness } from "../harness.ts";
 
 type TunPacket = Extract<NetEvent, { kind: "tun-packet" }>;
@@ -55,6 +55,7 @@ const tunPackets = () => h.events.filter((e): e is TunPacket => e.kind === "tun-
 b.act(0, { kind: "tun-bind", device: DEVICE, fd: dev.queues[0] as number });
 h.until(() => last("tun-bind-result") !== undefined);
 step("bind", last("tun-bind-result"));
+step("multishot read", b instanceof UringBackend ? b.multishotRead : null);
 const local = h.listen(0, "10.99.0.1", 0);
 
 // the kernel routes a datagram for 10.99.0.2 into the device
