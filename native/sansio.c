@@ -399,6 +399,31 @@ EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
   }
 }
 
+// Checks a command before it takes a submission entry: an entry once taken is submitted whatever
+// happens, so a command refused after that would send the kernel a stale entry.
+static int check(const sio_uring_t *u, const sio_cmd_t *c) {
+  switch (c->op) {
+    case SIO_OP_SENDMSG:
+      return c->slot < u->small_count + u->large_count ? 0 : -EINVAL;
+    case SIO_OP_SEND_GSO:
+      return c->slot < u->small_count + u->large_count && c->pad1 >= 1 &&
+                     c->pad1 <= SIO_GSO_MAX &&
+                     c->addr == (uint64_t)(uintptr_t)(u->iovs + (size_t)c->slot * SIO_GSO_MAX)
+                 ? 0
+                 : -EINVAL;
+    case SIO_OP_READ:
+      return c->pad0 == 1 && !u->read_multishot ? -EOPNOTSUPP : 0;
+    case SIO_OP_RECV_MULTI:
+    case SIO_OP_CANCEL:
+    case SIO_OP_WAKE_READ:
+    case SIO_OP_NOP:
+    case SIO_OP_WRITE:
+      return 0;
+    default:
+      return -EINVAL;
+  }
+}
+
 static int prep(sio_uring_t *u, const sio_cmd_t *c) {
   if (c->op == SIO_OP_RECYCLE) {
     if (c->slot >= u->buf_count) return -EINVAL;
@@ -408,6 +433,8 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
     io_uring_buf_ring_advance(u->br, 1);
     return 0;
   }
+  int bad = check(u, c);
+  if (bad < 0) return bad;
   struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
   if (sqe == NULL) {
     io_uring_submit(&u->ring);
@@ -423,7 +450,6 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       break;
     case SIO_OP_SENDMSG: {
       // IORING_OP_SEND with a destination address (sendto): no msghdr for the kernel to copy
-      if (c->slot >= u->small_count + u->large_count) return -EINVAL;
       uint8_t *name = slot_base(u, c->slot);
       socklen_t len = addr_len(c->dst);
       memcpy(name, c->dst, len);
@@ -433,10 +459,6 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
     }
     case SIO_OP_SEND_GSO: {
       // the slot's header holds the address, the msghdr and the UDP_SEGMENT cmsg
-      if (c->slot >= u->small_count + u->large_count || c->pad1 < 1 || c->pad1 > SIO_GSO_MAX ||
-          c->addr != (uint64_t)(uintptr_t)(u->iovs + (size_t)c->slot * SIO_GSO_MAX)) {
-        return -EINVAL;
-      }
       uint8_t *base = slot_base(u, c->slot);
       struct gso_header {
         struct sockaddr_in6 name;
@@ -468,7 +490,6 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
     case SIO_OP_READ:
       // offset -1: the queue has no file position; length 0 (multishot) or the buffer size
       if (c->pad0 == 1) {
-        if (!u->read_multishot) return -EOPNOTSUPP;
         io_uring_prep_rw(IORING_OP_READ_MULTISHOT, sqe, c->fd, NULL, 0, (uint64_t)-1);
       } else {
         io_uring_prep_read(sqe, c->fd, NULL, u->buf_size, (uint64_t)-1);
@@ -485,11 +506,9 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
     case SIO_OP_WAKE_READ:
       io_uring_prep_read(sqe, u->eventfd, &u->eventfd_value, sizeof(u->eventfd_value), 0);
       break;
-    case SIO_OP_NOP:
+    default:  // SIO_OP_NOP
       io_uring_prep_nop(sqe);
       break;
-    default:
-      return -EINVAL;
   }
   io_uring_sqe_set_data64(sqe, c->user_data);
   return 0;

@@ -112,21 +112,24 @@ EXPORT int32_t sio_if_index(const char *name) {
   return ifr.ifr_ifindex;
 }
 
-// Checks that `fd` is a queue attached to a TUN/TAP device and makes it non-blocking. Returns
-// IFF_TUN or IFF_TAP, or -errno: EBADF not an open fd, ENOTTY/EINVAL not a TUN/TAP fd, EBADFD a
-// TUN/TAP fd not attached to a device (or detached from it).
+// Checks that `fd` is a queue attached to a TUN/TAP device that carries bare packets (IFF_NO_PI,
+// no virtio-net header), and makes it non-blocking. Returns IFF_TUN or IFF_TAP, or -errno: EBADF
+// not an open fd, ENOTTY not a TUN/TAP fd, EBADFD a TUN/TAP fd not attached to a device (or
+// detached from it), EPROTOTYPE a queue with a packet-information or virtio-net header.
 EXPORT int32_t sio_tun_check(int32_t fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return -errno;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));
   if (ioctl(fd, TUNGETIFF, &ifr) < 0) return -errno;
+  if (!(ifr.ifr_flags & IFF_NO_PI) || (ifr.ifr_flags & IFF_VNET_HDR)) return -EPROTOTYPE;
   if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
   return ifr.ifr_flags & (IFF_TUN | IFF_TAP);
 }
 
 // Reads up to `n` packets from a non-blocking TUN/TAP queue into `bufs` (n buffers of `buf_size`
-// bytes); `sizes[i]` gets each packet's real size (larger than `buf_size` when it was cut).
+// bytes); `sizes[i]` gets each packet's length (the kernel cuts a longer packet to `buf_size`
+// without saying so).
 // Returns the count, 0 when nothing is waiting, or -errno when the first read fails.
 EXPORT int32_t sio_tun_read(int32_t fd, uint8_t *bufs, uint32_t buf_size, uint32_t n,
                             int32_t *sizes) {

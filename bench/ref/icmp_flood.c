@@ -63,6 +63,7 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, text, &to[h].sin_addr) != 1) return 2;
   }
   for (size_t i = 0; i < sizeof(pattern); i++) pattern[i] = (uint8_t)i;
+  static uint8_t outstanding[65536];  // 1 while request `seq` waits for its reply
   uint16_t id = (uint16_t)getpid();
   uint8_t out[8 + 1472], in[65536];
   uint64_t sent = 0, received = 0, lost = 0, corrupt = 0;
@@ -82,6 +83,7 @@ int main(int argc, char **argv) {
                  sizeof(to[0])) < 0) {
         break;  // the device's queue is full: wait for replies
       }
+      outstanding[seq] = 1;
       seq++;
       sent++;
       inflight++;
@@ -97,16 +99,19 @@ int main(int argc, char **argv) {
       struct icmphdr *h = (struct icmphdr *)(in + ihl);
       if (h->type != ICMP_ECHOREPLY || ntohs(h->un.echo.id) != id) continue;
       uint16_t s = ntohs(h->un.echo.sequence);
+      if (!outstanding[s]) continue;  // late (already counted lost) or duplicated
+      outstanding[s] = 0;
       int ok = (size_t)n == ihl + 8 + (size_t)size && checksum(in + ihl, (size_t)n - ihl) == 0;
       ok = ok && memcmp(in + ihl + 8, data_of(s), (size_t)size) == 0;
       if (!ok) corrupt++;
       received++;
-      if (inflight > 0) inflight--;
+      inflight--;
       last_rx = now();
     }
     if (inflight > 0 && now() - last_rx > 0.1) {
       lost += (uint64_t)inflight;
       inflight = 0;
+      memset(outstanding, 0, sizeof(outstanding));
       last_rx = now();
     }
   }

@@ -5,6 +5,7 @@
 // Prints "ready" once the device exists.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -46,6 +47,10 @@ int main(int argc, char **argv) {
   static uint8_t p[65536];
   for (;;) {
     ssize_t n = read(fd, p, sizeof(p));
+    if (n < 0 && errno != EINTR) {
+      perror("read");  // the device is gone
+      return 1;
+    }
     if (n < 20 || p[0] >> 4 != 4) continue;
     size_t ihl = (size_t)(p[0] & 15) * 4, total = (size_t)(p[2] << 8 | p[3]);
     if (ihl < 20 || total < ihl + 8 || total > (size_t)n || sum(p, ihl, 0) != 0xffff) continue;

@@ -1,5 +1,6 @@
 import { ptr } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
+import type { IoError } from "../io/events.ts";
 import { type Native, native } from "../native/load.ts";
 import { type Backend, type BackendOptions, ioError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
@@ -112,10 +113,17 @@ export class EpollBackend extends SocketTable implements Backend {
   }
 
   protected startClose(sock: Sock): void {
+    this.#closeNow(sock);
+  }
+
+  /** Stops watching `sock`, drops what waits to be sent on it, and removes it (with `error`). */
+  #closeNow(sock: Sock, error?: IoError): void {
     if (this.#batchSock === sock) this.#flush();
     this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
+    const blocked = this.#blocked[sock.index] as Blocked[];
+    this.counters.sendQueued -= blocked.length;
     this.#blocked[sock.index] = [];
-    this.finishClose(sock);
+    this.finishClose(sock, error);
   }
 
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
@@ -163,8 +171,7 @@ export class EpollBackend extends SocketTable implements Backend {
           : this.#n.sio_tun_read(sock.fd, this.#bufs, this.#bufSize, BATCH, this.#sizes);
       if (r < 0) {
         sock.state = "closing";
-        this.#n.sio_epoll_ctl(this.#ep, 3, sock.fd, 0, 0);
-        this.finishClose(sock, ioError(r));
+        this.#closeNow(sock, ioError(r));
         return delivered;
       }
       for (let i = 0; i < r && sock.state === "open"; i++) {

@@ -294,12 +294,13 @@ export abstract class SocketTable {
     if (check >= 0) return undefined;
     const e = ioError(check);
     const notTun = e.code === "ENOTTY" || e.code === "EINVAL" || e.code === "EBADFD";
-    return {
-      code: e.code,
-      message: notTun
-        ? `fd ${fd} is not an attached TUN/TAP queue (use one of TunDevice.queues)`
-        : `fd ${fd}: ${e.message}`,
-    };
+    const message =
+      e.code === "EPROTOTYPE"
+        ? `fd ${fd} is a TUN/TAP queue with a packet-information or virtio-net header; the backends take bare packets (IFF_NO_PI, as TunDevice makes)`
+        : notTun
+          ? `fd ${fd} is not an attached TUN/TAP queue (use one of TunDevice.queues)`
+          : `fd ${fd}: ${e.message}`;
+    return { code: e.code, message };
   }
 
   #write(owner: number, id: number, data: Uint8Array): void {

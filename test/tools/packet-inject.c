@@ -41,8 +41,9 @@ int main(int argc, char **argv) {
   static unsigned char packet[65536];
   for (int i = 2; i < argc; i++) {
     size_t n = strlen(argv[i]) / 2;
-    if (n == 0 || n > sizeof(packet)) {
-      fprintf(stderr, "packet %d: 1 to %zu bytes of hex\n", i - 1, sizeof(packet));
+    if (n == 0 || n > sizeof(packet) || strlen(argv[i]) % 2 != 0) {
+      fprintf(stderr, "packet %d: 1 to %zu bytes of hex (an even number of digits)\n", i - 1,
+              sizeof(packet));
       return 2;
     }
     for (size_t j = 0; j < n; j++) {
