@@ -266,24 +266,19 @@ export abstract class SocketTable {
   }
 
   #bind(owner: number, id: number, fd: number): void {
-    const r = this.#tunById.has(id)
-      ? 0
-      : Number.isInteger(fd) && fd >= 0
-        ? native().sio_tun_check(fd)
-        : -9;
-    const error = this.#bindError(id, fd, r);
-    if (error !== undefined) {
-      this.queue(owner, { kind: "tun-bind-result", device: id, error });
+    const checked = this.#checkBind(id, fd);
+    if (typeof checked !== "number") {
+      this.queue(owner, { kind: "tun-bind-result", device: id, error: checked });
       return;
     }
-    const sock = this.#add("tun", id, owner, fd, r === IFF_TAP);
+    const sock = this.#add("tun", id, owner, fd, checked === IFF_TAP);
     this.#tunById.set(id, sock);
     this.queue(owner, { kind: "tun-bind-result", device: id });
     this.armReceive(sock);
   }
 
-  /** Why device `id` cannot be bound to `fd` (`check`: what sio_tun_check said), if it cannot. */
-  #bindError(id: number, fd: number, check: number): IoError | undefined {
+  /** What kind of queue `fd` is (IFF_TUN or IFF_TAP), or why device `id` cannot be bound to it. */
+  #checkBind(id: number, fd: number): number | IoError {
     if (this.#tunById.has(id))
       return { code: "EEXIST", message: `device id ${id} is already in use` };
     for (const other of this.#tunById.values()) {
@@ -291,8 +286,9 @@ export abstract class SocketTable {
         return { code: "EEXIST", message: `fd ${fd} is already bound as device ${other.id}` };
       }
     }
-    if (check >= 0) return undefined;
-    const e = ioError(check);
+    const r = Number.isInteger(fd) && fd >= 0 ? native().sio_tun_check(fd) : -9; // EBADF
+    if (r >= 0) return r;
+    const e = ioError(r);
     const notTun = e.code === "ENOTTY" || e.code === "EINVAL" || e.code === "EBADFD";
     const message =
       e.code === "EPROTOTYPE"

@@ -437,7 +437,6 @@ export class UringBackend extends SocketTable implements Backend {
     const at = this.#cmdCount++ * CMD_BYTES;
     const c = this.#cmds;
     c.setUint32(at, op, true); // op, and zero flags and count
-
     c.setInt32(at + 4, fd, true);
     c.setUint32(at + 8, index, true);
     c.setUint32(at + 12, type, true);
