@@ -4,6 +4,7 @@
  * its reply in place (so the worker writes the receive buffer back without a copy). In TAP mode
  * it also answers ARP requests for those addresses and unwraps/rewraps Ethernet.
  */
+import { parseIPv4Cidr } from "bun-sansio/io";
 
 /** Why a packet got no answer. The first four are malformed input (see `MALFORMED`). */
 export type Drop =
@@ -125,15 +126,13 @@ export interface Subnet {
 
 /** Parses "10.77.0.1/24" (the kernel side's address and prefix). Throws a RangeError if invalid. */
 export function parseSubnet(cidr: string): Subnet {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  const parts = m?.slice(1, 5).map(Number) ?? [];
-  const prefix = Number(m?.[5]);
-  if (m === null || parts.some((p) => p > 255) || prefix < 8 || prefix > 30) {
+  const parsed = parseIPv4Cidr(cidr);
+  if (parsed === undefined || parsed.prefix < 8 || parsed.prefix > 30) {
     throw new RangeError(
       `invalid address ${JSON.stringify(cidr)}: use an IPv4 address with a prefix of 8 to 30, like 10.77.0.1/24`,
     );
   }
-  const self = parts.reduce((a, p) => a * 256 + p, 0);
+  const { address: self, prefix } = parsed;
   const size = 2 ** (32 - prefix);
   const network = self - (self % size);
   const broadcast = network + size - 1;

@@ -3,6 +3,7 @@
  * address, an MTU, bring it up, destroy it. Each queue is a non-blocking file descriptor a
  * backend reads packets from and writes packets to; hand one queue to each worker.
  */
+import { parseIPv4Cidr } from "../io/addr.ts";
 import { native } from "../native/load.ts";
 import { ioError } from "./backend.ts";
 
@@ -172,19 +173,17 @@ function openError(r: number, name: string, mode: TunMode): TunError {
 
 /** Parses "a.b.c.d/prefix" into the address in network byte order (as a u32) and the prefix. */
 function parseCidr(cidr: string): { address: number; prefix: number } {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  const parts = m?.slice(1, 5).map(Number) ?? [];
-  const prefix = Number(m?.[5]);
-  if (m === null || parts.some((p) => p > 255) || prefix > 32) {
+  const parsed = parseIPv4Cidr(cidr);
+  if (parsed === undefined) {
     throw new TunError(
       "EINVAL",
       `invalid IPv4 address/prefix ${JSON.stringify(cidr)} (like 10.77.0.1/24)`,
     );
   }
-  const [a, b, c, d] = parts as [number, number, number, number];
   // the u32 whose bytes in this host's memory are a.b.c.d (network byte order)
-  const address = new DataView(Uint8Array.of(a, b, c, d).buffer).getUint32(0, LITTLE_ENDIAN);
-  return { address, prefix };
+  const bytes = new DataView(new ArrayBuffer(4));
+  bytes.setUint32(0, parsed.address, false);
+  return { address: bytes.getUint32(0, LITTLE_ENDIAN), prefix: parsed.prefix };
 }
 
 function cString(s: string): Uint8Array {

@@ -81,6 +81,20 @@ export class SocketAddr {
   }
 }
 
+/**
+ * Parses an IPv4 address with a prefix length, "10.77.0.1/24" (prefix 0 to 32). Returns the
+ * address as an unsigned 32-bit number (a.b.c.d is a·2^24 + b·2^16 + c·2^8 + d), or undefined
+ * when the text is not one.
+ */
+export function parseIPv4Cidr(text: string): { address: number; prefix: number } | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (m === null) return undefined;
+  const parts = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  if (parts.some((p) => p > 255) || prefix > 32) return undefined;
+  return { address: parts.reduce((a, p) => a * 256 + p, 0), prefix };
+}
+
 function parseIPv4(s: string): Uint8Array | undefined {
   const parts = s.split(".");
   if (parts.length !== 4) return undefined;
