@@ -68,6 +68,17 @@ async function measure(
   return { perSec: (count * 1e9) / wall, cpuNs: ((cpu.user + cpu.system) * 1000) / count };
 }
 
+/** `measure` against one peer, which is stopped afterwards. */
+async function measureOnce(
+  p: { worker: Worker; next: () => Promise<Reply> },
+  count: number,
+  produce: () => void,
+): Promise<Rate> {
+  const rate = await measure(count, produce, p.next);
+  p.worker.terminate();
+  return rate;
+}
+
 /** Pushes `count` messages in batches of 64, ending each batch with `flush`; retries when full. */
 function inBatches(count: number, push: () => boolean, flush: () => void): void {
   for (let i = 0; i < count; ) {
@@ -87,20 +98,15 @@ async function ringRate(size: number, count: number): Promise<Rate> {
   const producer = new RingProducer(ring);
   const bell = new AtomicsDoorbell(bellMemory);
   const payload = new Uint8Array(size).fill(1);
-  const rate = await measure(
-    count,
-    () =>
-      inBatches(
-        count,
-        () => producer.tryPush(payload),
-        () => {
-          if (producer.publish()) bell.wake();
-        },
-      ),
-    p.next,
+  return measureOnce(p, count, () =>
+    inBatches(
+      count,
+      () => producer.tryPush(payload),
+      () => {
+        if (producer.publish()) bell.wake();
+      },
+    ),
   );
-  p.worker.terminate();
-  return rate;
 }
 
 async function busRate(size: number, count: number): Promise<Rate> {
@@ -108,32 +114,21 @@ async function busRate(size: number, count: number): Promise<Rate> {
   const p = await peer({ mode: "bus", layout, self: 1, count });
   const bus = new BusEndpoint(layout, 0);
   const payload = new Uint8Array(size).fill(1);
-  const rate = await measure(
-    count,
-    () =>
-      inBatches(
-        count,
-        () => bus.send(1, payload) === "sent",
-        () => bus.flush(),
-      ),
-    p.next,
+  return measureOnce(p, count, () =>
+    inBatches(
+      count,
+      () => bus.send(1, payload) === "sent",
+      () => bus.flush(),
+    ),
   );
-  p.worker.terminate();
-  return rate;
 }
 
 async function postRate(size: number, count: number): Promise<Rate> {
   const p = await peer({ mode: "post", count });
   const payload = new Uint8Array(size).fill(1);
-  const rate = await measure(
-    count,
-    () => {
-      for (let i = 0; i < count; i++) p.worker.postMessage(payload);
-    },
-    p.next,
-  );
-  p.worker.terminate();
-  return rate;
+  return measureOnce(p, count, () => {
+    for (let i = 0; i < count; i++) p.worker.postMessage(payload);
+  });
 }
 
 function percentile(sorted: number[], q: number): number {
