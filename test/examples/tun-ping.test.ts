@@ -39,6 +39,8 @@ class Namespace {
   readonly name = `siot${process.pid}x${Namespace.#count++}`;
   proc: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
   output = "";
+  /** Settles once the program's stdout has ended and all of it is in `output`. */
+  drained: Promise<void> = Promise.resolve();
 
   constructor() {
     const r = Bun.spawnSync(["ip", "netns", "add", this.name]);
@@ -73,7 +75,7 @@ class Namespace {
       if (done) break;
       this.output += decoder.decode(value);
     }
-    void (async () => {
+    this.drained = (async () => {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
@@ -95,7 +97,7 @@ class Namespace {
     proc.kill("SIGTERM");
     const code = await proc.exited;
     const stderr = await new Response(proc.stderr).text();
-    await Bun.sleep(50); // the output reader's last chunk
+    await this.drained;
     const lines = this.output.split("\n").filter((l) => l.startsWith("stats "));
     const counters = JSON.parse((lines.at(-1) ?? "stats {}").slice(6)) as Counters;
     return { code, stderr, counters };
