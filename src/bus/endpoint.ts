@@ -1,6 +1,6 @@
 import { type Codec, JsonBytesCodec, type Structured } from "../ring/codec.ts";
 import { AtomicsDoorbell, type ExternalWake, type ParkResult } from "../ring/doorbell.ts";
-import { RingCorruptError } from "../ring/errors.ts";
+import { RecordTooLargeError, RingCorruptError } from "../ring/errors.ts";
 import { RingConsumer, RingProducer } from "../ring/spsc.ts";
 import type { BusLayout } from "./layout.ts";
 import { Subscriptions } from "./subscriptions.ts";
@@ -29,10 +29,13 @@ export interface BusMessage<T = Structured> {
 export type BusParkResult = ParkResult | "ready";
 
 /**
- * What a send did. `full`: not sent, the ring is full (only unsafe sends report it). `closed`:
- * not sent, the destination was closed with `closePeer` (counted as undeliverable).
+ * What a send did. `sent`: in the ring. `queued`: a safe send held locally until the ring has
+ * room. `full`: not sent, the ring is full (only unsafe sends report it). `capped`: not sent, a
+ * safe send to a destination that already has `maxQueuedBytes` queued (it is not keeping up;
+ * counted in `capped`). `closed`: not sent, the destination was closed with `closePeer` (counted
+ * as undeliverable).
  */
-export type SendResult = "sent" | "queued" | "full" | "closed";
+export type SendResult = "sent" | "queued" | "full" | "capped" | "closed";
 
 /** Options of `send`, `broadcast` and `publish`. */
 export interface SendOptions {
@@ -42,6 +45,12 @@ export interface SendOptions {
    * `full` instead and costs no memory.
    */
   safe?: boolean;
+  /**
+   * Runtime control only (subscriptions, the controller's own protocol): a safe send that is
+   * never refused by `maxQueuedBytes`. Such messages are few and small; application messages
+   * must not use it.
+   */
+  uncapped?: boolean;
 }
 
 /** Counters of one endpoint, cumulative since it was opened. */
@@ -52,6 +61,10 @@ export interface BusStats {
   received: number;
   /** Messages waiting in local overflow queues (safe sends to a full ring). */
   queued: number;
+  /** Bytes those messages account for (see `BusEndpointOptions.maxQueuedBytes`). */
+  queuedBytes: number;
+  /** Safe sends refused because their destination's queue was at `maxQueuedBytes`. */
+  capped: number;
   /** Unsafe sends refused because the ring was full. */
   full: number;
   /** Channel messages that arrived after this endpoint unsubscribed, dropped. */
@@ -82,7 +95,16 @@ export interface BusEndpointOptions<T> {
    * `setWakeHandle` (the runtime's workers park in their backend and pass `wakeBackend`).
    */
   externalWake?: ExternalWake;
+  /**
+   * Most bytes of safe sends queued locally for one destination whose ring is full; a safe send
+   * beyond it returns `capped`. A message counts its payload plus `QUEUED_MESSAGE_OVERHEAD`.
+   * Default 4 MiB per destination.
+   */
+  maxQueuedBytes?: number;
 }
+
+/** Bytes a queued message counts toward `maxQueuedBytes` beyond its payload (its bookkeeping). */
+export const QUEUED_MESSAGE_OVERHEAD = 64;
 
 /** Options of `broadcast`. */
 export interface BroadcastOptions extends SendOptions {
@@ -112,6 +134,15 @@ interface Pending {
   readonly bytes: Uint8Array;
 }
 
+/** Safe sends waiting, in order, for room in the ring to one destination. */
+interface Queue {
+  readonly items: Pending[];
+  /** Index of the first item not yet moved into the ring. */
+  head: number;
+  /** Bytes the waiting items count (payload + overhead each). */
+  bytes: number;
+}
+
 /**
  * One endpoint of a bus, used from one thread. Sends go to per-destination rings and become
  * visible at `flush()` (one store per ring per batch, then a wake-up for a parked receiver);
@@ -130,17 +161,20 @@ export class BusEndpoint<T = Structured> {
   readonly #out: (RingProducer | undefined)[] = [];
   readonly #in: (RingConsumer | undefined)[] = [];
   readonly #doorbells: AtomicsDoorbell[];
-  readonly #pending: Pending[][] = [];
+  readonly #pending: Queue[] = [];
   readonly #dirty: boolean[] = []; // per destination: written since the last publish
   readonly #loopback: Pending[] = [];
   readonly #subs = new Subscriptions();
   readonly #codec: Codec<T>;
   readonly #onFault: ((fault: BusFault) => void) | undefined;
   readonly #closed: boolean[] = [];
+  readonly #maxQueuedBytes: number;
   readonly #stats: BusStats = {
     sent: 0,
     received: 0,
     queued: 0,
+    queuedBytes: 0,
+    capped: 0,
     full: 0,
     unsubscribedDrops: 0,
     corruptLegs: 0,
@@ -148,6 +182,8 @@ export class BusEndpoint<T = Structured> {
     undeliverable: 0,
   };
   #nextLeg = 0;
+  /** Largest message (payload bytes) the rings of this bus carry: half a ring minus its header. */
+  readonly maxMessageBytes: number;
 
   /** Opens endpoint `self` of the bus in `layout`. */
   constructor(layout: BusLayout, self: number, options: BusEndpointOptions<T> = {}) {
@@ -161,25 +197,29 @@ export class BusEndpoint<T = Structured> {
       const inc = layout.legs[peer * layout.endpoints + self];
       this.#out.push(out ? new RingProducer(out) : undefined);
       this.#in.push(inc ? new RingConsumer(inc) : undefined);
-      this.#pending.push([]);
+      this.#pending.push({ items: [], head: 0, bytes: 0 });
       this.#dirty.push(false);
       this.#closed.push(false);
     }
     this.#doorbells = layout.doorbells.map((sab) => new AtomicsDoorbell(sab, options.externalWake));
     this.#codec = options.codec ?? (new JsonBytesCodec() as unknown as Codec<T>);
     this.#onFault = options.onFault;
+    this.maxMessageBytes = layout.ringBytes / 2 - 8;
+    const cap = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    if (!(cap >= 0)) throw new RangeError(`maxQueuedBytes must be >= 0, got ${cap}`);
+    this.#maxQueuedBytes = cap;
   }
 
   /** Sends raw bytes or a structured value to endpoint `dest`. */
   send(dest: number, message: Uint8Array | T, options?: SendOptions): SendResult {
     this.#checkDest(dest);
-    return this.#send(dest, KIND_DIRECT, message, options?.safe === true);
+    return this.#send(dest, KIND_DIRECT, message, options);
   }
 
   /** Like `send`, marked as relayed from outside the bus (for example an HTTP request). */
   sendExternal(dest: number, message: Uint8Array | T, options?: SendOptions): SendResult {
     this.#checkDest(dest);
-    return this.#send(dest, KIND_EXTERNAL, message, options?.safe === true);
+    return this.#send(dest, KIND_EXTERNAL, message, options);
   }
 
   /**
@@ -188,10 +228,9 @@ export class BusEndpoint<T = Structured> {
    */
   broadcast(message: Uint8Array | T, options?: BroadcastOptions): number {
     const [tag, bytes] = this.#encode(KIND_BROADCAST, message);
-    const safe = options?.safe === true;
     let reached = 0;
     const reach = (dest: number): void => {
-      if (dest !== this.self && isSent(this.#push(dest, tag, bytes, safe))) reached++;
+      if (dest !== this.self && isSent(this.#push(dest, tag, bytes, options))) reached++;
     };
     if (options?.to === undefined) for (let dest = 0; dest < this.endpoints; dest++) reach(dest);
     else
@@ -235,7 +274,7 @@ export class BusEndpoint<T = Structured> {
     const [tag, bytes] = this.#encode(KIND_PUBLISH | (channel << CHANNEL_SHIFT), message);
     let reached = 0;
     for (const dest of this.#subs.of(channel)) {
-      if (isSent(this.#push(dest, tag, bytes, options?.safe === true))) reached++;
+      if (isSent(this.#push(dest, tag, bytes, options))) reached++;
     }
     return reached;
   }
@@ -249,9 +288,12 @@ export class BusEndpoint<T = Structured> {
     this.#checkDest(peer);
     if (peer === this.self || this.#closed[peer]) return;
     this.#closed[peer] = true;
-    const pending = this.#pending[peer] as Pending[];
-    this.#stats.undeliverable += pending.length;
-    pending.length = 0;
+    const queue = this.#pending[peer] as Queue;
+    const dropped = queue.items.length - queue.head;
+    this.#stats.undeliverable += dropped;
+    this.#stats.queued -= dropped;
+    this.#stats.queuedBytes -= queue.bytes;
+    this.#pending[peer] = { items: [], head: 0, bytes: 0 };
     this.#subs.removeEndpoint(peer);
   }
 
@@ -266,25 +308,10 @@ export class BusEndpoint<T = Structured> {
    * messages are still queued locally.
    */
   flush(): number {
-    let queued = 0;
     for (let dest = 0; dest < this.endpoints; dest++) {
-      const pending = this.#pending[dest] as Pending[];
-      if (pending.length === 0) continue;
-      const ring = this.#out[dest] as RingProducer;
-      let moved = 0;
-      while (moved < pending.length) {
-        const p = pending[moved] as Pending;
-        if (!ring.tryPush(p.bytes, p.tag)) break;
-        moved++;
-      }
-      if (moved > 0) {
-        pending.splice(0, moved);
-        this.#dirty[dest] = true;
-        this.#stats.sent += moved;
-      }
-      queued += pending.length;
+      const queue = this.#pending[dest] as Queue;
+      if (queue.head < queue.items.length) this.#move(dest, queue);
     }
-    this.#stats.queued = queued;
     for (let dest = 0; dest < this.endpoints; dest++) {
       if (!this.#dirty[dest]) continue;
       this.#dirty[dest] = false;
@@ -292,7 +319,40 @@ export class BusEndpoint<T = Structured> {
         (this.#doorbells[dest] as AtomicsDoorbell).wake();
       }
     }
-    return queued;
+    return this.#stats.queued;
+  }
+
+  /**
+   * Moves queued messages into the ring to `dest` while it has room. Each message leaves the
+   * queue as it enters the ring, so nothing is moved twice whatever happens.
+   */
+  #move(dest: number, queue: Queue): void {
+    const ring = this.#out[dest] as RingProducer;
+    const items = queue.items;
+    while (queue.head < items.length) {
+      const p = items[queue.head] as Pending;
+      if (!ring.tryPush(p.bytes, p.tag)) break;
+      items[queue.head] = EMPTY;
+      queue.head++;
+      const size = p.bytes.length + QUEUED_MESSAGE_OVERHEAD;
+      queue.bytes -= size;
+      this.#stats.queued--;
+      this.#stats.queuedBytes -= size;
+      this.#stats.sent++;
+      this.#dirty[dest] = true;
+    }
+    if (queue.head === items.length) {
+      items.length = 0;
+      queue.head = 0;
+    } else if (queue.head > 1024 && queue.head * 2 > items.length) {
+      items.splice(0, queue.head);
+      queue.head = 0;
+    }
+  }
+
+  /** Bytes of safe sends queued locally for `dest` (see `maxQueuedBytes`). */
+  queuedBytes(dest: number): number {
+    return this.#pending[dest]?.bytes ?? 0;
   }
 
   /**
@@ -404,17 +464,26 @@ export class BusEndpoint<T = Structured> {
     return ring === undefined ? 0 : ring.used / ring.capacity;
   }
 
-  #send(dest: number, kind: number, message: Uint8Array | T, safe: boolean): SendResult {
-    if (message instanceof Uint8Array) return this.#push(dest, kind, message, safe);
-    return this.#push(dest, kind | STRUCTURED, this.#codec.encode(message), safe);
+  #send(dest: number, kind: number, message: Uint8Array | T, options?: SendOptions): SendResult {
+    const [tag, bytes] = this.#encode(kind, message);
+    return this.#push(dest, tag, bytes, options);
   }
 
+  /** The tag and bytes of a message; refuses one no ring of this bus can carry. */
   #encode(tag: number, message: Uint8Array | T): [number, Uint8Array] {
-    if (message instanceof Uint8Array) return [tag, message];
-    return [tag | STRUCTURED, this.#codec.encode(message)];
+    const raw = message instanceof Uint8Array;
+    const bytes = raw ? message : this.#codec.encode(message);
+    if (bytes.length > this.maxMessageBytes) {
+      throw new RecordTooLargeError(
+        bytes.length,
+        this.maxMessageBytes,
+        `a ${raw ? "raw" : "structured"} message of ${bytes.length} bytes is larger than this bus carries (${this.maxMessageBytes} bytes, half of ringBytes): raise ringBytes or send it in parts`,
+      );
+    }
+    return [raw ? tag : tag | STRUCTURED, bytes];
   }
 
-  #push(dest: number, tag: number, bytes: Uint8Array, safe: boolean): SendResult {
+  #push(dest: number, tag: number, bytes: Uint8Array, options?: SendOptions): SendResult {
     if (this.#closed[dest]) {
       this.#stats.undeliverable++;
       return "closed";
@@ -424,18 +493,28 @@ export class BusEndpoint<T = Structured> {
       this.#stats.sent++;
       return "sent";
     }
-    const pending = this.#pending[dest] as Pending[];
-    if (pending.length === 0 && (this.#out[dest] as RingProducer).tryPush(bytes, tag)) {
+    const queue = this.#pending[dest] as Queue;
+    if (
+      queue.head === queue.items.length &&
+      (this.#out[dest] as RingProducer).tryPush(bytes, tag)
+    ) {
       this.#dirty[dest] = true;
       this.#stats.sent++;
       return "sent";
     }
-    if (!safe) {
+    if (options?.safe !== true) {
       this.#stats.full++;
       return "full";
     }
-    pending.push({ tag, bytes: bytes.slice() });
+    const size = bytes.length + QUEUED_MESSAGE_OVERHEAD;
+    if (options.uncapped !== true && queue.bytes + size > this.#maxQueuedBytes) {
+      this.#stats.capped++;
+      return "capped";
+    }
+    queue.items.push({ tag, bytes: bytes.slice() });
+    queue.bytes += size;
     this.#stats.queued++;
+    this.#stats.queuedBytes += size;
     return "queued";
   }
 
@@ -443,7 +522,7 @@ export class BusEndpoint<T = Structured> {
     const tag = kind | (channel << CHANNEL_SHIFT);
     const empty = new Uint8Array(0);
     for (let dest = 0; dest < this.endpoints; dest++) {
-      if (dest !== this.self && !this.#closed[dest]) this.#push(dest, tag, empty, true);
+      if (dest !== this.self && !this.#closed[dest]) this.#push(dest, tag, empty, CONTROL);
     }
   }
 
@@ -499,6 +578,9 @@ export class BusEndpoint<T = Structured> {
     }
   }
 }
+
+const EMPTY: Pending = { tag: 0, bytes: new Uint8Array(0) };
+const CONTROL: SendOptions = { safe: true, uncapped: true };
 
 function isSent(result: SendResult): boolean {
   return result === "sent" || result === "queued";

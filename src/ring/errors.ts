@@ -4,12 +4,14 @@ export class RecordTooLargeError extends RangeError {
   /**
    * @param length the payload length that was offered
    * @param max the largest payload this ring accepts (half its capacity minus the header)
+   * @param message what to say instead of the default (for callers that know what to advise)
    */
   constructor(
     readonly length: number,
     readonly max: number,
+    message = `record of ${length} bytes is larger than this ring accepts (at most ${max} bytes)`,
   ) {
-    super(`record of ${length} bytes is larger than this ring accepts (at most ${max} bytes)`);
+    super(message);
   }
 }
 

@@ -202,6 +202,63 @@ describe("bus endpoint", () => {
     expect(a.subscribers(6)).toEqual([]);
   });
 
+  test("an oversize message is refused at send even behind a queue; nothing around it is lost or doubled", () => {
+    const [a, b] = open(2, 1024) as [BusEndpoint, BusEndpoint];
+    const msg = (i: number) => new Uint8Array(100).fill(i);
+    let n = 0;
+    while (a.send(1, msg(n++), { safe: true }) === "sent"); // the last one is queued
+    expect(a.stats().queued).toBe(1);
+    // too large for the ring: refused whether or not something is queued, with what to do
+    expect(() => a.send(1, new Uint8Array(600), { safe: true })).toThrow(RecordTooLargeError);
+    expect(() => a.send(1, new Uint8Array(600), { safe: true })).toThrow(/raise ringBytes/);
+    expect(() => a.broadcast(new Uint8Array(600), { safe: true })).toThrow(RecordTooLargeError);
+    expect(() => a.publish(1, { big: "x".repeat(600) })).toThrow(RecordTooLargeError);
+    expect(a.maxMessageBytes).toBe(1024 / 2 - 8);
+    for (let k = 0; k < 3; k++) a.send(1, msg(n++), { safe: true });
+    const order: number[] = [];
+    for (let round = 0; round < 10 && order.length < n; round++) {
+      a.flush(); // must not throw, and must not re-send what an earlier flush moved
+      b.poll((m) => order.push((m.data as Uint8Array)[0] as number));
+    }
+    expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(a.stats()).toMatchObject({ sent: n, queued: 0, queuedBytes: 0 });
+  });
+
+  test("safe sends beyond the per-destination cap are refused and counted; queued bytes show per destination", () => {
+    const layout = createBusLayout({ endpoints: 3, ringBytes: 1024 });
+    const a = new BusEndpoint(layout, 0, { maxQueuedBytes: 2000 });
+    const b = new BusEndpoint(layout, 1);
+    const c = new BusEndpoint(layout, 2);
+    const msg = new Uint8Array(100);
+    while (a.send(1, msg, { safe: true }) === "sent");
+    let queued = 1;
+    while (a.send(1, msg, { safe: true }) === "queued") queued++;
+    expect(queued).toBe(12); // 12 * 164 <= 2000 < 13 * 164
+    expect(a.send(1, msg, { safe: true })).toBe("capped"); // still capped, nothing queued
+    expect(a.stats().capped).toBe(2);
+    // the cap counts payload plus bookkeeping per message, and stops short of the limit
+    expect(a.queuedBytes(1)).toBeLessThanOrEqual(2000);
+    expect(a.queuedBytes(1)).toBe(queued * (100 + 64));
+    expect(a.queuedBytes(2)).toBe(0);
+    expect(a.stats().queuedBytes).toBe(a.queuedBytes(1));
+    // other destinations are not affected by one slow peer
+    expect(a.send(2, msg, { safe: true })).toBe("sent");
+    // runtime control (subscriptions) is never capped: it reaches the slow peer in order
+    a.subscribe(9);
+    expect(a.stats().queued).toBe(queued + 1);
+    // the slow peer catches up: the queue drains and sends are accepted again
+    for (let i = 0; i < 20 && a.flush() > 0; i++) b.poll(() => {});
+    expect(a.send(1, msg, { safe: true })).toBe("sent");
+    expect(a.stats()).toMatchObject({ queued: 0, queuedBytes: 0 });
+    // closing a peer drops its queue and the counters follow
+    while (a.send(1, msg, { safe: true }) === "sent");
+    expect(a.stats().queued).toBe(1);
+    a.closePeer(1);
+    expect(a.stats()).toMatchObject({ queued: 0, queuedBytes: 0 });
+    expect(a.queuedBytes(1)).toBe(0);
+    c.poll(() => {});
+  });
+
   test("a receiver sleeping outside Atomics.wait is woken through its registered handle", () => {
     const layout = createBusLayout({ endpoints: 2, ringBytes: 1024 });
     const rung: number[] = [];

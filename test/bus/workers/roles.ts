@@ -117,8 +117,8 @@ export class StressPeer {
         const safe = this.#random() < 0.5;
         const result = bus.send(dest, msg, { safe });
         work = true;
-        if (result === "full") {
-          this.#held[dest] = msg; // unsafe and refused: retry the same message, keeping order
+        if (result === "full" || result === "capped") {
+          this.#held[dest] = msg; // refused (full ring, or queue at its cap): retry it, keeping order
           this.report.fullRetries++;
           break;
         }
