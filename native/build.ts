@@ -1,5 +1,6 @@
 /**
- * Builds the native shim (sansio.c: io_uring, epoll, sockets; tun.c: TUN/TAP devices) into native/build/<platform>-<arch>/libsansio.so with the system C
+ * Builds the native shim (sansio.c: io_uring, epoll, sockets; tun.c: TUN/TAP devices; ledger.c:
+ * what each worker thread opened) into native/build/<platform>-<arch>/libsansio.so with the system C
  * compiler, linking liburing statically so the result needs only libc at run time.
  *
  *   bun run build:native        (also run by `bun install` in this repository)
@@ -49,6 +50,7 @@ const args = [
   output,
   join(root, "sansio.c"),
   join(root, "tun.c"),
+  join(root, "ledger.c"),
   found,
   "-Wl,--exclude-libs,ALL",
 ];

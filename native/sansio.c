@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ledger.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
 // ---------- shared layouts (mirrored in src/backend/native-layout.ts) ----------
@@ -151,6 +153,7 @@ EXPORT int32_t sio_udp_bind(const uint8_t *bind_addr, int32_t reuse_addr, int32_
   if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) goto fail;
   memset(bound, 0, ADDR_BYTES);
   memcpy(bound, &ss, len < ADDR_BYTES ? len : ADDR_BYTES);
+  sio_ledger_track_fd(fd);
   return fd;
 fail: {
   int e = errno;
@@ -159,7 +162,11 @@ fail: {
 }
 }
 
-EXPORT int32_t sio_close(int32_t fd) { return close(fd) < 0 ? -errno : 0; }
+// Closes an fd this shim opened (and forgets it in the ledger first).
+EXPORT int32_t sio_close(int32_t fd) {
+  sio_ledger_untrack_fd(fd);
+  return close(fd) < 0 ? -errno : 0;
+}
 
 // Number of open file descriptors of this process (for leak checks).
 EXPORT int32_t sio_count_fds(void) {
@@ -201,7 +208,9 @@ EXPORT int64_t sio_thread_cpu_ns(void) {
 
 EXPORT int32_t sio_eventfd(void) {
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  return fd < 0 ? -errno : fd;
+  if (fd < 0) return -errno;
+  sio_ledger_track_fd(fd);
+  return fd;
 }
 
 // Wakes a backend parked on `efd` (any thread).
@@ -360,11 +369,14 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
     return NULL;
   }
   *err = 0;
+  sio_ledger_track_uring(u, u->br_bytes + u->bufs_bytes + u->slots_bytes + u->iovs_bytes +
+                                sizeof(sio_cmd_t) * cmd_cap + 2 * sizeof(sio_cqe_t) * u->cqe_cap);
   return u;
 }
 
 EXPORT void sio_uring_free(sio_uring_t *u) {
   if (u == NULL) return;
+  sio_ledger_untrack_uring(u);
   if (u->ring.ring_fd > 0) io_uring_queue_exit(&u->ring);
   unmap(u->br, u->br_bytes);
   unmap(u->bufs, u->bufs_bytes);
@@ -577,7 +589,9 @@ EXPORT int32_t sio_uring_enter(sio_uring_t *u, uint32_t n, int64_t timeout_ns) {
 
 EXPORT int32_t sio_epoll_new(void) {
   int fd = epoll_create1(EPOLL_CLOEXEC);
-  return fd < 0 ? -errno : fd;
+  if (fd < 0) return -errno;
+  sio_ledger_track_fd(fd);
+  return fd;
 }
 
 // Adds (op 1), modifies (op 2) or removes (op 3) `fd` with `events` and the 64-bit `token`.

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ledger.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
 // Opens /dev/net/tun and attaches it to device `name` (created if missing): TUN (layer 3) or TAP
@@ -38,6 +40,7 @@ EXPORT int32_t sio_tun_open(const char *name, int32_t tap, int32_t multi_queue, 
   }
   memcpy(out_name, ifr.ifr_name, IFNAMSIZ);
   out_name[IFNAMSIZ - 1] = 0;
+  sio_ledger_track_fd(fd);
   return fd;
 }
 

@@ -9,6 +9,7 @@ export {
   type BusStats,
   MAX_CHANNEL,
   type MessageKind,
+  QUEUED_MESSAGE_OVERHEAD,
   type SendOptions,
   type SendResult,
 } from "./endpoint.ts";

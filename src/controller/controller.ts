@@ -2,6 +2,7 @@ import { wakeBackend } from "../backend/backend.ts";
 import type { BackendKind } from "../backend/index.ts";
 import { BusEndpoint, type BusMessage, type SendResult } from "../bus/endpoint.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
+import { type LedgerRelease, newLedgerOwner, releaseLedger } from "../native/ledger.ts";
 import type { Structured } from "../ring/codec.ts";
 import { AtomicsDoorbell } from "../ring/doorbell.ts";
 import {
@@ -16,7 +17,13 @@ import {
   type WorkerInit,
 } from "../worker/protocol.ts";
 import { createStatsBlock, readStats } from "../worker/stats.ts";
-import { type ControllerEvent, type ControllerListener, EventHub } from "./events.ts";
+import {
+  type ControllerEvent,
+  type ControllerListener,
+  EventHub,
+  type WorkerEnd,
+} from "./events.ts";
+import { uncaughtError } from "./uncaught.ts";
 
 /** Options of a `Controller`. */
 export interface ControllerOptions {
@@ -24,6 +31,16 @@ export interface ControllerOptions {
   maxWorkers?: number;
   /** Bytes of each bus ring (power of two); the largest message is half. Default 256 KiB. */
   ringBytes?: number;
+  /**
+   * Most bytes of safe messages held for one destination whose ring is full, on the controller
+   * and on every worker; past it a send returns "capped" (see `BusEndpointOptions`). Default 4 MiB.
+   */
+  maxQueuedBytes?: number;
+  /**
+   * The watchdog: a worker that makes no progress for this long (ms) while it is not asleep is
+   * reported `worker-stalled` and routed around. 0 turns the watchdog off. Default 2,000.
+   */
+  stallMs?: number;
   /** Called with every event, synchronously. */
   onEvent?: ControllerListener;
 }
@@ -50,10 +67,27 @@ export interface AddWorkerOptions {
   recvBufferSize?: number;
   /** How long the worker may take to start before it is terminated. Default 10,000 ms. */
   readyTimeoutMs?: number;
+  /**
+   * A soft heap limit (MiB, array buffers included): the worker checks its heap every 100 ms and
+   * ends itself with a `HeapLimitError` when it is past the limit, so that one runaway worker is
+   * reported dead instead of the kernel's OOM killer ending the whole process. Bun cannot bound a
+   * Worker's heap (its `resourceLimits` are ignored), and the check runs between inputs: a single
+   * handler that allocates without returning is not stopped. Default: no limit.
+   */
+  maxHeapMb?: number;
 }
 
-/** Where a worker is in its life. */
-export type WorkerState = "starting" | "running" | "stopping" | "stopped" | "dead";
+/**
+ * Where a worker is in its life. `stalled`: the watchdog saw no progress (see
+ * `ControllerOptions.stallMs`); it becomes `running` (or `stopping`) again if progress resumes.
+ */
+export type WorkerState = "starting" | "running" | "stalled" | "stopping" | "stopped" | "dead";
+
+/**
+ * What `Controller.sendTo` did: a bus `SendResult`, or `stalled` (not sent: the worker is
+ * stalled; wait for `worker-recovered`, or replace it).
+ */
+export type ControllerSendResult = SendResult | "stalled";
 
 /** One worker's figures, as `Controller.stats()` reports them. */
 export interface WorkerStats {
@@ -69,9 +103,9 @@ export interface WorkerStats {
   readonly eventsInPerSec: number;
   /** Outputs per second, last window. */
   readonly eventsOutPerSec: number;
-  /** Inputs since start. */
+  /** Inputs since start (live: current up to the moment a worker died or hung). */
   readonly eventsIn: number;
-  /** Outputs since start. */
+  /** Outputs since start (live, as `eventsIn`). */
   readonly eventsOut: number;
   /** Fullest bus ring into or out of this worker, 0..1. */
   readonly ringOccupancy: number;
@@ -81,16 +115,37 @@ export interface WorkerStats {
   readonly buffersOutstanding: number;
   /** Datagrams dropped because the backend's send queue was full. */
   readonly sendDrops: number;
-  /** Bus messages dropped (full ring on an unsafe send, or a destination that is gone). */
+  /**
+   * Bus messages the worker could not send: full ring on an unsafe send, a destination's queue at
+   * its cap (`busCapped`), or a destination that is gone or stalled.
+   */
   readonly busDrops: number;
+  /** Safe bus sends refused because their destination's queue was at `maxQueuedBytes`. */
+  readonly busCapped: number;
+  /** Bytes of safe messages the worker holds queued for slow destinations, in all. */
+  readonly busQueuedBytes: number;
+  /** The same by destination: index `i` is worker `i`. */
+  readonly busQueuedTo: readonly number[];
+  /** Bytes of the worker's queued messages for the controller. */
+  readonly busQueuedToController: number;
+  /** Bytes of messages the controller holds queued for this worker. */
+  readonly controllerQueuedBytes: number;
+  /** The worker's JS heap, array buffers included, as of its last collection (bytes). */
+  readonly heapBytes: number;
+  /** How long the worker has shown no progress, while `stalled` (ms); otherwise 0. */
+  readonly stalledForMs: number;
   /** Tasks that threw. */
   readonly taskErrors: number;
-  /** Loop iterations since start (an idle worker adds a few per second). */
+  /** Loop iterations since start (an idle worker adds a few per second; live). */
   readonly loops: number;
   /** The most recent error reported by or about this worker. */
   readonly lastError: string | undefined;
-  /** Exit code, once the thread has exited. */
+  /** How it ended, once it has (undefined for a graceful stop or while it runs). */
+  readonly endedBy: WorkerEnd | undefined;
+  /** Exit code, once the thread has exited by itself (undefined when it was terminated). */
   readonly exitCode: number | undefined;
+  /** What the controller closed and freed for it after it ended (nothing left after a stop). */
+  readonly released: LedgerRelease | undefined;
 }
 
 /** What `shutdown` did to each worker. */
@@ -105,14 +160,27 @@ export interface ShutdownReport {
 
 /** Most messages the controller handles before yielding to the event loop. */
 const PUMP_BATCH = 1024;
+/** How long a terminated worker may take to exit before shutdown stops waiting for it. */
+const TERMINATE_WAIT_MS = 5000;
 
 interface Slot {
   readonly index: number;
+  readonly options: AddWorkerOptions;
   readonly thread: Worker;
   readonly stats: SharedArrayBuffer;
+  readonly ledgerOwner: number;
   state: WorkerState;
+  /** The state to go back to when a stall ends. */
+  unstalled: "running" | "stopping";
+  /** Set when the controller ends the thread (it then reports exit code 0, which means nothing). */
+  terminated: boolean;
+  endedBy: WorkerEnd | undefined;
+  released: LedgerRelease | undefined;
+  /** Watchdog: the loop count last seen, when it last changed, when the stall began. */
+  seenLoops: number;
+  progressAt: number;
   backend: "uring" | "epoll" | undefined;
-  wakeHandle: number;
+  stalledAt: number;
   spawnsSent: number;
   taskErrors: number;
   lastError: string | undefined;
@@ -128,7 +196,9 @@ interface Slot {
  *
  * Messages are delivered by a pump on the main thread's event loop, which sleeps on the bus
  * doorbell while nothing arrives. A worker that dies or a task that throws is reported as an
- * event and in `stats()`; the controller and the other workers keep running.
+ * event and in `stats()`; the controller and the other workers keep running. However a worker
+ * ends, the controller closes every fd it left open and frees its native memory (the ledger); a
+ * worker that stops making progress is reported by the watchdog and routed around.
  */
 export class Controller {
   readonly #layout: BusLayout;
@@ -138,6 +208,10 @@ export class Controller {
   readonly #rosterBlock: SharedArrayBuffer;
   readonly #slots: Slot[] = [];
   readonly #hub = new EventHub();
+  readonly #maxQueuedBytes: number;
+  readonly #stallMs: number;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  #fallbackReported = false;
   #pumping = false;
   #closed = false;
   #flushQueued = false;
@@ -153,10 +227,14 @@ export class Controller {
       endpoints: maxWorkers + 1,
       ...(options.ringBytes === undefined ? {} : { ringBytes: options.ringBytes }),
     });
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.#stallMs = options.stallMs ?? 2000;
+    if (!(this.#stallMs >= 0)) throw new RangeError(`stallMs must be >= 0, got ${this.#stallMs}`);
     this.#endpoint = new BusEndpoint(this.#layout, CONTROLLER_ENDPOINT, {
       externalWake: wakeBackend,
       onFault: (fault) =>
         this.#workerError(fault.from - 1, { name: fault.error.name, message: fault.error.message }),
+      maxQueuedBytes: this.#maxQueuedBytes,
     });
     this.#doorbell = new AtomicsDoorbell(
       this.#layout.doorbells[CONTROLLER_ENDPOINT] as SharedArrayBuffer,
@@ -195,19 +273,28 @@ export class Controller {
     }
     const tickMs = options.tickMs ?? 100;
     const statsMs = options.statsMs ?? 1000;
-    if (!(tickMs >= 0) || !(statsMs > 0)) {
-      return Promise.reject(new RangeError(`tickMs must be >= 0 and statsMs > 0`));
+    const maxHeapMb = options.maxHeapMb ?? 0;
+    if (!(tickMs >= 0) || !(statsMs > 0) || !(maxHeapMb >= 0)) {
+      return Promise.reject(new RangeError(`tickMs and maxHeapMb must be >= 0 and statsMs > 0`));
     }
     const moduleUrl = String(options.module);
     const thread = new Worker(options.module);
     let exited!: () => void;
     const slot: Slot = {
       index,
+      options,
       thread,
-      stats: createStatsBlock(),
+      stats: createStatsBlock(this.#layout.endpoints),
+      ledgerOwner: newLedgerOwner(),
       state: "starting",
+      unstalled: "running",
+      terminated: false,
+      endedBy: undefined,
+      released: undefined,
+      seenLoops: 0,
+      progressAt: 0,
+      stalledAt: 0,
       backend: undefined,
-      wakeHandle: -1,
       spawnsSent: 0,
       taskErrors: 0,
       lastError: undefined,
@@ -221,24 +308,43 @@ export class Controller {
     this.#slots.push(slot);
     let uncaught: ErrorInfo | undefined;
     thread.addEventListener("error", (e: ErrorEvent) => {
-      uncaught = { name: "Error", message: e.message };
+      uncaught ??= uncaughtError(e.message);
     });
     thread.addEventListener("close", (e: Event) => {
       this.#pump(); // the worker's last reports are in the ring: read them first
-      slot.exitCode = (e as CloseEvent).code;
-      if (slot.state !== "stopped") {
-        const error =
-          slot.fatal ??
-          uncaught ??
-          (slot.state === "starting"
-            ? {
-                name: "WorkerStartError",
-                message: `${moduleUrl} exited (code ${slot.exitCode}) before starting a worker (does it call defineWorker?)`,
-              }
-            : { name: "WorkerExit", message: `exited with code ${slot.exitCode}` });
-        this.#died(slot, error);
+      const code = (e as CloseEvent).code;
+      slot.exitCode = slot.terminated ? undefined : code; // terminate() says 0, which means nothing
+      if (slot.state === "stopped") {
+        void this.#release(slot).then(exited);
+        return;
       }
-      exited();
+      const starting = slot.state === "starting";
+      slot.endedBy = slot.terminated
+        ? "terminated"
+        : slot.fatal !== undefined || uncaught !== undefined
+          ? "exception"
+          : "exit";
+      const error =
+        slot.fatal ??
+        uncaught ??
+        (starting
+          ? {
+              name: "WorkerStartError",
+              message: `${moduleUrl} exited (code ${code}) before starting a worker (does it call defineWorker?)`,
+            }
+          : { name: "WorkerExit", message: `exited with code ${code}` });
+      this.#stopRouting(slot, "dead", error);
+      void this.#release(slot).then((released) => {
+        this.#hub.emit({
+          kind: "worker-died",
+          worker: slot.index,
+          error,
+          endedBy: slot.endedBy as WorkerEnd,
+          exitCode: slot.exitCode,
+          released,
+        });
+        exited();
+      });
     });
     const init: WorkerInit = {
       sansio: "init",
@@ -253,21 +359,24 @@ export class Controller {
       recvBuffers: options.recvBuffers,
       recvBufferSize: options.recvBufferSize,
       layout: this.#layout,
+      maxQueuedBytes: this.#maxQueuedBytes,
+      maxHeapBytes: maxHeapMb * 2 ** 20,
+      ledgerOwner: slot.ledgerOwner,
       stats: slot.stats,
       roster: this.#rosterBlock,
       epoch: performance.timeOrigin,
     };
     thread.postMessage(init);
     this.#startPump();
+    this.#startWatchdog();
     const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (slot.state !== "starting") return;
-        slot.fatal = {
+        this.#terminate(slot, {
           name: "WorkerStartTimeout",
           message: `${moduleUrl} did not start within ${readyTimeoutMs} ms (does it call defineWorker?)`,
-        };
-        thread.terminate();
+        });
       }, readyTimeoutMs);
       slot.ready = {
         resolve: (i) => {
@@ -295,17 +404,41 @@ export class Controller {
 
   /**
    * Sends `message` to worker `worker`'s inner (an "external" input). Returns `closed` when that
-   * worker is gone; messages to a worker still starting wait for it.
+   * worker is gone, `stalled` (not sent) while the watchdog reports it stalled, `capped` (not
+   * sent) when `maxQueuedBytes` already wait for it; messages to a worker still starting wait
+   * for it. Throws `RecordTooLargeError` for a message larger than the bus carries.
    */
-  sendTo(worker: number, message: Structured): SendResult {
-    const slot = this.#slots[worker];
-    if (slot === undefined) {
-      throw new RangeError(`no worker ${worker} (workers are 0..${this.#slots.length - 1})`);
-    }
+  sendTo(worker: number, message: Structured): ControllerSendResult {
+    const slot = this.#slot(worker);
     if (slot.state === "dead" || slot.state === "stopped") return "closed";
+    if (slot.state === "stalled") return "stalled";
     const result = this.#endpoint.sendExternal(endpointOf(worker), message, { safe: true });
     this.#scheduleFlush();
     return result;
+  }
+
+  /**
+   * Ends worker `worker` now (for a stalled worker, say): its thread is terminated, it is
+   * reported `worker-died` with `endedBy: "terminated"` and `error.message` = `reason`, and every
+   * fd it held is closed. Resolves once that is done; at once for a worker already gone.
+   */
+  terminate(worker: number, reason = "terminated by the application"): Promise<void> {
+    const slot = this.#slot(worker);
+    if (slot.state !== "stopped" && slot.state !== "dead") {
+      this.#terminate(slot, { name: "WorkerTerminated", message: reason });
+    }
+    return slot.exited;
+  }
+
+  /**
+   * Replaces worker `worker` (a stalled one, say): terminates it if it still runs, then starts a
+   * new worker with the same options in a free slot. Resolves with the new worker's index. Needs
+   * a free slot: create the controller with `maxWorkers` above the workers you run.
+   */
+  async replace(worker: number, reason = "replaced by the application"): Promise<number> {
+    const slot = this.#slot(worker);
+    await this.terminate(worker, reason);
+    return this.addWorker(slot.options);
   }
 
   /** Sends `message` to the least-loaded running worker; returns its index. */
@@ -332,9 +465,11 @@ export class Controller {
 
   /** Figures of every worker added so far, by index. */
   stats(): WorkerStats[] {
+    const now = performance.now();
     return this.#slots.map((slot) => {
       const s = readStats(slot.stats);
       const gone = slot.state === "dead" || slot.state === "stopped";
+      const endpoint = endpointOf(slot.index);
       return {
         index: slot.index,
         state: slot.state,
@@ -350,10 +485,19 @@ export class Controller {
         buffersOutstanding: s.buffersOutstanding,
         sendDrops: s.sendDrops,
         busDrops: s.busDrops,
+        busCapped: s.busCapped,
+        busQueuedBytes: s.busQueuedBytes,
+        busQueuedTo: s.queuedTo.slice(1),
+        busQueuedToController: s.queuedTo[CONTROLLER_ENDPOINT] ?? 0,
+        controllerQueuedBytes: this.#endpoint.queuedBytes(endpoint),
+        heapBytes: s.heapBytes,
+        stalledForMs: slot.state === "stalled" ? now - slot.progressAt : 0,
         taskErrors: slot.taskErrors,
         loops: s.loops,
         lastError: slot.lastError,
+        endedBy: slot.endedBy,
         exitCode: slot.exitCode,
+        released: slot.released,
       };
     });
   }
@@ -371,8 +515,9 @@ export class Controller {
   async #runShutdown(timeoutMs: number): Promise<ShutdownReport> {
     const dead = this.#slots.filter((s) => s.state === "dead").map((s) => s.index);
     for (const slot of this.#slots) {
-      if (slot.state === "starting" || slot.state === "running") {
-        slot.state = slot.state === "running" ? "stopping" : slot.state;
+      if (slot.state === "starting" || slot.state === "running" || slot.state === "stalled") {
+        if (slot.state === "running") slot.state = "stopping";
+        slot.unstalled = "stopping";
         this.#control(slot, { op: "shutdown" });
       }
     }
@@ -387,20 +532,19 @@ export class Controller {
     const terminated: number[] = [];
     if (outcome === "timeout") {
       for (const slot of this.#slots) {
-        if (slot.exitCode !== undefined || slot.state === "stopped" || slot.state === "dead") {
-          continue;
-        }
+        if (slot.state === "stopped" || slot.state === "dead") continue;
         terminated.push(slot.index);
-        slot.fatal ??= {
+        this.#terminate(slot, {
           name: "ShutdownTimeout",
           message: `terminated: not empty ${timeoutMs} ms after shutdown began`,
-        };
-        if (slot.wakeHandle >= 0) wakeBackend(slot.wakeHandle); // leave a blocking poll
-        slot.thread.terminate();
+        });
       }
-      await all;
+      // a thread that never exits (stuck in a system call that ignores signals) must not hold
+      // the shutdown forever
+      await Promise.race([all, Bun.sleep(TERMINATE_WAIT_MS)]);
     }
     this.#closed = true;
+    clearInterval(this.#watchdog);
     this.#doorbell.wake();
     this.#hub.close();
     const stopped = this.#slots.filter((s) => s.state === "stopped").map((s) => s.index);
@@ -408,6 +552,85 @@ export class Controller {
       .filter((s) => s.state === "dead" && !dead.includes(s.index) && !terminated.includes(s.index))
       .map((s) => s.index);
     return { stopped, terminated, dead: [...dead, ...diedLater] };
+  }
+
+  #slot(worker: number): Slot {
+    const slot = this.#slots[worker];
+    if (slot === undefined) {
+      throw new RangeError(`no worker ${worker} (workers are 0..${this.#slots.length - 1})`);
+    }
+    return slot;
+  }
+
+  /** Ends a worker's thread from here; its report carries `error` and no exit code. */
+  #terminate(slot: Slot, error: ErrorInfo): void {
+    if (slot.terminated) return;
+    slot.terminated = true;
+    slot.fatal ??= error;
+    slot.thread.terminate();
+  }
+
+  /**
+   * After a worker's thread has ended: closes what it left open and frees its native memory
+   * (nothing, after a graceful stop), and keeps the figures for its stats.
+   */
+  async #release(slot: Slot): Promise<LedgerRelease> {
+    const released = await releaseLedger(slot.ledgerOwner);
+    slot.released = released;
+    if (!released.threadGone) {
+      this.#workerError(slot.index, {
+        name: "WorkerThreadLingers",
+        message: `the thread had not gone 2 s after the worker ended: its fds were closed, its io_uring memory (${released.bytes} bytes) left mapped`,
+      });
+    }
+    return released;
+  }
+
+  #startWatchdog(): void {
+    if (this.#watchdog !== undefined || this.#stallMs === 0) return;
+    const every = Math.min(250, Math.max(10, this.#stallMs / 4));
+    this.#watchdog = setInterval(() => this.#watch(), every);
+    this.#watchdog.unref();
+  }
+
+  /**
+   * The watchdog's round: a worker's loop count must change, unless it is asleep until a known
+   * time (a worker always wakes for its next tick or stats window). No progress for `stallMs`
+   * past that is a stall; progress again is a recovery.
+   */
+  #watch(): void {
+    const now = performance.now();
+    for (const slot of this.#slots) {
+      const watched =
+        slot.state === "running" || slot.state === "stopping" || slot.state === "stalled";
+      if (!watched) continue;
+      const s = readStats(slot.stats);
+      if (s.loops !== slot.seenLoops) {
+        slot.seenLoops = s.loops;
+        slot.progressAt = now;
+        if (slot.state === "stalled") this.#recovered(slot, now);
+        continue;
+      }
+      const due = Math.max(slot.progressAt, s.parkedUntil);
+      if (slot.state !== "stalled" && now - due > this.#stallMs) this.#stalled(slot, now);
+    }
+  }
+
+  #stalled(slot: Slot, now: number): void {
+    slot.unstalled = slot.state === "stopping" ? "stopping" : "running";
+    slot.state = "stalled";
+    slot.stalledAt = slot.progressAt;
+    const stalledForMs = Math.round(now - slot.progressAt);
+    slot.lastError = `WorkerStalled: no progress for ${stalledForMs} ms`;
+    this.#roster.set(slot.index, RosterState.Stalled);
+    this.#hub.emit({ kind: "worker-stalled", worker: slot.index, stalledForMs });
+  }
+
+  #recovered(slot: Slot, now: number): void {
+    slot.state = slot.unstalled;
+    if (slot.state === "running") this.#roster.set(slot.index, RosterState.Running);
+    const stalledForMs = Math.round(now - slot.stalledAt);
+    this.#hub.emit({ kind: "worker-recovered", worker: slot.index, stalledForMs });
   }
 
   #best(): Slot {
@@ -472,7 +695,7 @@ export class Controller {
     switch (message.op) {
       case "ready":
         slot.backend = message.backend;
-        slot.wakeHandle = message.wakeHandle;
+        slot.progressAt = performance.now();
         if (slot.state === "starting") slot.state = "running";
         this.#roster.set(slot.index, RosterState.Running);
         slot.ready?.resolve(slot.index);
@@ -492,6 +715,11 @@ export class Controller {
         });
         return;
       case "error":
+        if (message.error.name === "BackendFallback") {
+          // every worker falls back for the same reason: say it once per process
+          if (this.#fallbackReported) return;
+          this.#fallbackReported = true;
+        }
         this.#workerError(slot.index, message.error);
         return;
       case "fatal":
@@ -499,8 +727,7 @@ export class Controller {
         slot.lastError = `${message.error.name}: ${message.error.message}`;
         return;
       case "stopped":
-        slot.state = "stopped";
-        this.#gone(slot);
+        this.#stopRouting(slot, "stopped", undefined);
         this.#hub.emit({ kind: "worker-stopped", worker: slot.index });
         return;
     }
@@ -524,24 +751,26 @@ export class Controller {
     this.#hub.emit({ kind: "worker-error", worker: index, error });
   }
 
-  #died(slot: Slot, error: ErrorInfo): void {
-    slot.state = "dead";
-    slot.lastError = `${error.name}: ${error.message}`;
-    this.#gone(slot);
-    const ready = slot.ready;
-    slot.ready = undefined;
-    this.#hub.emit({ kind: "worker-died", worker: slot.index, error, exitCode: slot.exitCode });
-    ready?.reject(
-      Object.assign(new Error(`worker ${slot.index}: ${error.message}`), { cause: error }),
-    );
-  }
-
-  /** Stops traffic to a worker that has stopped or died, and tells the others. */
-  #gone(slot: Slot): void {
+  /**
+   * A worker stopped or died: no more traffic to it (the roster, the controller's queue, the other
+   * workers), and a start that was waiting for it fails with `error`.
+   */
+  #stopRouting(slot: Slot, state: "stopped" | "dead", error: ErrorInfo | undefined): void {
+    slot.state = state;
+    if (error !== undefined) {
+      slot.lastError = `${error.name}: ${error.message}`;
+      const ready = slot.ready;
+      slot.ready = undefined;
+      ready?.reject(
+        Object.assign(new Error(`worker ${slot.index}: ${error.message}`), { cause: error }),
+      );
+    }
     this.#roster.set(slot.index, RosterState.Gone);
     this.#endpoint.closePeer(endpointOf(slot.index));
     for (const other of this.#slots) {
-      if (other !== slot && (other.state === "running" || other.state === "stopping")) {
+      const alive =
+        other.state === "running" || other.state === "stopping" || other.state === "stalled";
+      if (other !== slot && alive) {
         this.#control(other, { op: "peer-down", worker: slot.index });
       }
     }

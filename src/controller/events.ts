@@ -1,5 +1,13 @@
+import type { LedgerRelease } from "../native/ledger.ts";
 import type { Structured } from "../ring/codec.ts";
 import type { ErrorInfo } from "../worker/protocol.ts";
+
+/**
+ * How a worker ended: `exception` (its inner or the loop threw, or an uncaught error), `exit`
+ * (its thread ended by itself: `process.exit()` inside it, or the module returned), `terminated`
+ * (the controller ended it: `terminate`/`replace`, the shutdown time-out, the start time-out).
+ */
+export type WorkerEnd = "exception" | "exit" | "terminated";
 
 /** Something that happened in a worker, as the controller reports it. */
 export type ControllerEvent =
@@ -14,13 +22,28 @@ export type ControllerEvent =
     }
   /** A problem that did not stop the worker (an output it could not carry out, a bus fault). */
   | { readonly kind: "worker-error"; readonly worker: number; readonly error: ErrorInfo }
-  /** Worker `worker` died (or failed to start); the others keep running. */
+  /**
+   * Worker `worker` ended other than by a graceful shutdown (or failed to start); the others keep
+   * running. `endedBy` says how; `exitCode` is the thread's exit code, undefined when the
+   * controller terminated it; `released` is what the controller closed and freed on its behalf
+   * (fds and native memory the worker could not close itself).
+   */
   | {
       readonly kind: "worker-died";
       readonly worker: number;
       readonly error: ErrorInfo;
+      readonly endedBy: WorkerEnd;
       readonly exitCode: number | undefined;
+      readonly released: LedgerRelease;
     }
+  /**
+   * The watchdog saw no progress from worker `worker` for `stalledForMs` (a task in an endless
+   * loop, a blocking call): spawns, `sendToBest`, `sendTo` and other workers' direct sends and
+   * broadcasts skip it until it recovers. `Controller.terminate` or `replace` ends it.
+   */
+  | { readonly kind: "worker-stalled"; readonly worker: number; readonly stalledForMs: number }
+  /** A stalled worker made progress again after `stalledForMs`; it is routed to again. */
+  | { readonly kind: "worker-recovered"; readonly worker: number; readonly stalledForMs: number }
   /** Worker `worker` finished a graceful shutdown. */
   | { readonly kind: "worker-stopped"; readonly worker: number };
 

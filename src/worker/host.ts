@@ -3,9 +3,11 @@
  * inside a Bun Worker, waits for the controller's init message, then runs the worker loop on
  * this thread until shutdown.
  */
+import { heapSize } from "bun:jsc";
 import { wakeBackend } from "../backend/backend.ts";
 import { createBackend } from "../backend/index.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
+import { bindThreadToLedger } from "../native/ledger.ts";
 import { native } from "../native/load.ts";
 import type { Structured } from "../ring/codec.ts";
 import type { WorkerFactory } from "./inner.ts";
@@ -75,9 +77,12 @@ async function find(init: WorkerInit): Promise<WorkerDefinition> {
 }
 
 async function start(init: WorkerInit): Promise<void> {
+  // from here on, every fd this thread opens through the shim is on the controller's record
+  bindThreadToLedger(init.ledgerOwner);
   const endpoint = new BusEndpoint(init.layout, endpointOf(init.index), {
     externalWake: wakeBackend,
     onFault: (fault) => send({ op: "error", error: errorInfo(fault.error) }),
+    maxQueuedBytes: init.maxQueuedBytes,
   });
   const send = (message: FromWorker): void => sendControl(endpoint, CONTROLLER_ENDPOINT, message);
   let loop: WorkerLoop | undefined;
@@ -97,6 +102,8 @@ async function start(init: WorkerInit): Promise<void> {
       statsMs: init.statsMs,
       clock,
       cpuTime: () => Number(native().sio_thread_cpu_ns()) / 1e6,
+      heapBytes: heapSize,
+      maxHeapBytes: init.maxHeapBytes,
       backend: (onEvent) =>
         createBackend(
           init.backend,
@@ -109,7 +116,7 @@ async function start(init: WorkerInit): Promise<void> {
         ),
     });
     endpoint.setWakeHandle(loop.backend.wakeHandle);
-    send({ op: "ready", backend: loop.backend.kind, wakeHandle: loop.backend.wakeHandle });
+    send({ op: "ready", backend: loop.backend.kind });
     loop.run();
     loop.close();
     loop = undefined;
@@ -118,9 +125,11 @@ async function start(init: WorkerInit): Promise<void> {
     code = 1;
     send({ op: "fatal", error: errorInfo(e) });
     try {
+      loop?.publishStats(); // the counters as they were at the end
       loop?.close();
     } catch {
-      // the worker is exiting anyway; the controller already has the first error
+      // the worker is exiting anyway; the controller already has the first error, and it
+      // closes whatever this thread left open (the ledger)
     }
   }
   endpoint.setWakeHandle(undefined);

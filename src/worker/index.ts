@@ -8,4 +8,5 @@ export type {
   WorkerInput,
   WorkerOutput,
 } from "./inner.ts";
+export { HeapLimitError } from "./loop.ts";
 export type { ErrorInfo } from "./protocol.ts";

@@ -1,5 +1,5 @@
 import type { Backend, EventSink } from "../backend/backend.ts";
-import type { BusEndpoint, BusMessage } from "../bus/endpoint.ts";
+import type { BusEndpoint, BusMessage, SendResult } from "../bus/endpoint.ts";
 import type { NetEvent } from "../io/events.ts";
 import type { Structured } from "../ring/codec.ts";
 import type { BusControl, BusVia, WorkerInner, WorkerOutput } from "./inner.ts";
@@ -13,7 +13,7 @@ import {
   sendControl,
   type ToWorker,
 } from "./protocol.ts";
-import type { StatsWriter } from "./stats.ts";
+import { LiveCell, type StatsWriter } from "./stats.ts";
 
 /** What a `WorkerLoop` runs on. */
 export interface WorkerLoopOptions {
@@ -34,7 +34,19 @@ export interface WorkerLoopOptions {
   readonly backend: (sink: EventSink) => Backend;
   /** CPU time this thread has used, in ms (user + system, syscalls included). */
   readonly cpuTime: () => number;
+  /** This thread's JS heap size in bytes (array buffers included), as of its last collection. */
+  readonly heapBytes: () => number;
+  /** Heap size past which the worker ends itself (`HeapLimitError`); 0: no limit. */
+  readonly maxHeapBytes: number;
 }
+
+/** A worker's heap grew past its `maxHeapMb`: the worker ends itself before it takes the process down. */
+export class HeapLimitError extends Error {
+  override readonly name = "HeapLimitError";
+}
+
+/** How often a worker with a heap limit checks its heap size, in ms. */
+const HEAP_CHECK_MS = 100;
 
 /** Most non-fatal error reports sent to the controller per stats interval (the rest are counted). */
 const ERROR_REPORTS_PER_WINDOW = 20;
@@ -57,10 +69,11 @@ export class WorkerLoop {
   #now = 0;
   #stopping = false;
   #dead = false;
-  // counters
+  // counters; loops, inputs and outputs are also stored in shared memory as they change (LiveCell)
+  readonly #live: Float64Array;
+  #loops = 0;
   #eventsIn = 0;
   #eventsOut = 0;
-  #loops = 0;
   #taskErrors = 0;
   #spawnsHandled = 0;
   #dropped = 0;
@@ -81,6 +94,7 @@ export class WorkerLoop {
   readonly #ext: { kind: "external"; data: Structured } = { kind: "external", data: undefined };
   #peers: number[] = [];
   #rosterVersion = -1;
+  #cappedSeen = 0;
 
   /** Prepares the loop and creates its backend. */
   constructor(options: WorkerLoopOptions) {
@@ -89,6 +103,7 @@ export class WorkerLoop {
     this.#endpoint = options.endpoint;
     this.#net = { kind: "net", owner: 0, event: { kind: "udp-closed", socket: -1 } };
     this.#bus = { kind: "bus", from: 0, via: "direct", channel: -1, data: undefined };
+    this.#live = options.stats.live;
     this.backend = options.backend(this.#onNet);
   }
 
@@ -108,8 +123,11 @@ export class WorkerLoop {
     this.#publish(now);
     let nextTick = tickMs > 0 ? now + tickMs : Number.POSITIVE_INFINITY;
     let nextStats = now + statsMs;
+    const maxHeap = this.#o.maxHeapBytes;
+    let nextHeapCheck = maxHeap > 0 ? now : Number.POSITIVE_INFINITY;
+    const live = this.#live;
     for (;;) {
-      this.#loops++;
+      live[LiveCell.loops] = ++this.#loops;
       endpoint.poll(this.#onBus);
       now = clock();
       this.#now = now;
@@ -124,15 +142,36 @@ export class WorkerLoop {
         this.#publish(now);
         nextStats = now + statsMs;
       }
+      if (now >= nextHeapCheck) {
+        this.#checkHeap(maxHeap);
+        nextHeapCheck = now + HEAP_CHECK_MS;
+      }
       endpoint.flush();
       const sleep = endpoint.prepareWait();
-      const timeout = sleep ? Math.max(0, Math.ceil(Math.min(nextTick, nextStats) - clock())) : 0;
+      const wake = Math.min(nextTick, nextStats, nextHeapCheck);
+      const timeout = sleep ? Math.max(0, Math.ceil(wake - clock())) : 0;
+      live[LiveCell.parkedUntil] = timeout > 0 ? now + timeout : 0;
       this.#waiting = true;
       this.backend.poll(timeout);
       this.#waiting = false;
+      live[LiveCell.parkedUntil] = 0;
       endpoint.endWait();
     }
-    this.#publish(now);
+    this.publishStats();
+  }
+
+  /** Writes the stats block now (the host calls it when the worker ends, whatever the cause). */
+  publishStats(): void {
+    this.#publish(this.#now);
+  }
+
+  #checkHeap(max: number): void {
+    const heap = this.#o.heapBytes();
+    if (heap > max) {
+      throw new HeapLimitError(
+        `heap of ${Math.round(heap / 2 ** 20)} MiB is past this worker's limit of ${Math.round(max / 2 ** 20)} MiB (maxHeapMb): a task keeps too much; the worker ends rather than take the process down`,
+      );
+    }
   }
 
   /** Closes the backend (every socket); events it still delivers are ignored. */
@@ -156,7 +195,7 @@ export class WorkerLoop {
     const input = this.#net;
     input.owner = owner;
     input.event = event;
-    this.#eventsIn++;
+    this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
     this.#inner.onEvent(this.#now, input);
     this.#drain(this.#now);
   };
@@ -166,7 +205,7 @@ export class WorkerLoop {
     if (m.from === CONTROLLER_ENDPOINT) {
       if (m.kind === "external") {
         this.#ext.data = m.data;
-        this.#eventsIn++;
+        this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
         this.#inner.onEvent(now, this.#ext);
         this.#drain(now);
       } else if (m.kind === "direct" && !m.raw) {
@@ -185,7 +224,7 @@ export class WorkerLoop {
     input.via = m.kind;
     input.channel = m.channel;
     input.data = m.data;
-    this.#eventsIn++;
+    this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
     this.#inner.onEvent(now, input);
     this.#drain(now);
   };
@@ -197,7 +236,7 @@ export class WorkerLoop {
           this.#reportError(new Error("spawn refused: the worker is shutting down"));
           return;
         }
-        this.#eventsIn++;
+        this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
         this.#inner.spawn(now, message.config);
         this.#drain(now);
         this.#spawnsHandled++;
@@ -219,8 +258,9 @@ export class WorkerLoop {
 
   #drain(now: number): void {
     const inner = this.#inner;
+    const live = this.#live;
     for (let out = inner.popOutput(now); out !== undefined; out = inner.popOutput(now)) {
-      this.#eventsOut++;
+      live[LiveCell.eventsOut] = ++this.#eventsOut;
       try {
         this.#apply(out);
       } catch (e) {
@@ -238,7 +278,10 @@ export class WorkerLoop {
         this.#busControl(out.control);
         return;
       case "external":
-        this.#endpoint.sendExternal(CONTROLLER_ENDPOINT, out.data, { safe: true });
+        this.#sent(
+          CONTROLLER_ENDPOINT,
+          this.#endpoint.sendExternal(CONTROLLER_ENDPOINT, out.data, { safe: true }),
+        );
         return;
       case "spawn":
         this.report({ op: "spawn", config: out.config });
@@ -263,9 +306,11 @@ export class WorkerLoop {
         return;
       case "publish":
         endpoint.publish(c.channel, c.data, { safe: c.safe !== false });
+        this.#cappedSince();
         return;
       case "broadcast":
         endpoint.broadcast(c.data, { safe: c.safe !== false, to: this.#runningPeers() });
+        this.#cappedSince();
         return;
       case "direct": {
         const roster = this.#o.roster;
@@ -276,12 +321,40 @@ export class WorkerLoop {
           this.#dropped++;
           return;
         }
-        endpoint.send(endpointOf(c.worker), c.data, { safe: c.safe !== false });
+        const dest = endpointOf(c.worker);
+        this.#sent(dest, endpoint.send(dest, c.data, { safe: c.safe !== false }));
         return;
       }
       default:
         throw new TypeError(`unknown bus op ${String((c as { op: unknown }).op)}`);
     }
+  }
+
+  /** Reports a safe send its destination's queue cap refused (counted in the endpoint's stats). */
+  #sent(dest: number, result: SendResult): void {
+    if (result === "capped") this.#reportCapped(dest);
+  }
+
+  /** After a publish or broadcast: reports the destinations whose cap refused it, if any. */
+  #cappedSince(): void {
+    const capped = this.#endpoint.stats().capped;
+    if (capped === this.#cappedSeen) return;
+    this.#cappedSeen = capped;
+    let fullest = 0;
+    for (let dest = 1; dest < this.#endpoint.endpoints; dest++) {
+      if (this.#endpoint.queuedBytes(dest) > this.#endpoint.queuedBytes(fullest)) fullest = dest;
+    }
+    this.#reportCapped(fullest);
+  }
+
+  #reportCapped(dest: number): void {
+    this.#cappedSeen = this.#endpoint.stats().capped;
+    const who = dest === CONTROLLER_ENDPOINT ? "the controller" : `worker ${dest - 1}`;
+    const error = new Error(
+      `bus message to ${who} refused: ${this.#endpoint.queuedBytes(dest)} bytes already wait for it (maxQueuedBytes); it is not keeping up (busy, or stalled) — send less, or raise maxQueuedBytes`,
+    );
+    error.name = "BusQueueCapped";
+    this.#reportError(error);
   }
 
   #runningPeers(): number[] {
@@ -305,15 +378,17 @@ export class WorkerLoop {
   /** Writes the stats block; rates and utilisation are those of the last complete window. */
   #publish(now: number): void {
     const window = now - this.#windowStart;
+    const eventsIn = this.#eventsIn;
+    const eventsOut = this.#eventsOut;
     if (window >= this.#o.statsMs) {
       const cpu = this.#o.cpuTime();
       this.#utilisation = Math.min(1, Math.max(0, (cpu - this.#windowCpu) / window));
       this.#windowCpu = cpu;
-      this.#inPerSec = ((this.#eventsIn - this.#windowIn) * 1000) / window;
-      this.#outPerSec = ((this.#eventsOut - this.#windowOut) * 1000) / window;
+      this.#inPerSec = ((eventsIn - this.#windowIn) * 1000) / window;
+      this.#outPerSec = ((eventsOut - this.#windowOut) * 1000) / window;
       this.#windowStart = now;
-      this.#windowIn = this.#eventsIn;
-      this.#windowOut = this.#eventsOut;
+      this.#windowIn = eventsIn;
+      this.#windowOut = eventsOut;
       this.#errorReports = 0;
     }
     const b = this.backend.stats();
@@ -322,22 +397,26 @@ export class WorkerLoop {
     for (let dest = 0; dest < this.#endpoint.endpoints; dest++) {
       occupancy = Math.max(occupancy, this.#endpoint.occupancy(dest));
     }
-    this.#o.stats.write({
-      tasks: this.#inner.tasks(),
-      spawnsHandled: this.#spawnsHandled,
-      loopUtilisation: this.#utilisation,
-      eventsInPerSec: this.#inPerSec,
-      eventsOutPerSec: this.#outPerSec,
-      eventsIn: this.#eventsIn,
-      eventsOut: this.#eventsOut,
-      ringOccupancy: occupancy,
-      bufferExhaustion: b.bufferExhaustion,
-      buffersOutstanding: b.buffersOutstanding,
-      sendDrops: b.sendDrops,
-      busDrops: e.full + e.undeliverable + this.#dropped,
-      loops: this.#loops,
-      taskErrors: this.#taskErrors,
-      updatedAt: now,
-    });
+    const endpoint = this.#endpoint;
+    this.#o.stats.write(
+      {
+        tasks: this.#inner.tasks(),
+        spawnsHandled: this.#spawnsHandled,
+        loopUtilisation: this.#utilisation,
+        eventsInPerSec: this.#inPerSec,
+        eventsOutPerSec: this.#outPerSec,
+        ringOccupancy: occupancy,
+        bufferExhaustion: b.bufferExhaustion,
+        buffersOutstanding: b.buffersOutstanding,
+        sendDrops: b.sendDrops,
+        busDrops: e.full + e.undeliverable + e.capped + this.#dropped,
+        busCapped: e.capped,
+        busQueuedBytes: e.queuedBytes,
+        heapBytes: this.#o.heapBytes(),
+        taskErrors: this.#taskErrors,
+        updatedAt: now,
+      },
+      (dest) => endpoint.queuedBytes(dest),
+    );
   }
 }

@@ -25,12 +25,27 @@ export interface ErrorInfo {
   readonly stack?: string;
 }
 
-/** Turns anything thrown into an `ErrorInfo`. */
+/** Longest message and stack an `ErrorInfo` carries (longer ones are cut, and say so). */
+const MAX_MESSAGE = 2000;
+const MAX_STACK = 8000;
+
+function cut(text: string, max: number): string {
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+}
+
+/**
+ * Turns anything thrown into an `ErrorInfo`, with message and stack cut to a size that always
+ * crosses the bus (a report must never be refused for its size).
+ */
 export function errorInfo(thrown: unknown): ErrorInfo {
   if (thrown instanceof Error) {
+    const name = cut(String(thrown.name), 100);
+    const message = cut(String(thrown.message), MAX_MESSAGE);
     return thrown.stack === undefined
-      ? { name: thrown.name, message: thrown.message }
-      : { name: thrown.name, message: thrown.message, stack: thrown.stack };
+      ? { name, message }
+      : { name, message, stack: cut(thrown.stack, MAX_STACK) };
   }
   let message: string;
   try {
@@ -38,7 +53,7 @@ export function errorInfo(thrown: unknown): ErrorInfo {
   } catch {
     message = "an unprintable value";
   }
-  return { name: "Error", message };
+  return { name: "Error", message: cut(message, MAX_MESSAGE) };
 }
 
 /** Everything a worker thread needs to start, posted once by the controller. */
@@ -55,6 +70,12 @@ export interface WorkerInit {
   readonly recvBuffers: number | undefined;
   readonly recvBufferSize: number | undefined;
   readonly layout: BusLayout;
+  /** Per-destination cap of the worker's bus endpoint (see `BusEndpointOptions.maxQueuedBytes`). */
+  readonly maxQueuedBytes: number;
+  /** Heap size (bytes) past which the worker ends itself with a `HeapLimitError`; 0: no limit. */
+  readonly maxHeapBytes: number;
+  /** The native ledger owner the worker thread records its fds under. */
+  readonly ledgerOwner: number;
   readonly stats: SharedArrayBuffer;
   readonly roster: SharedArrayBuffer;
   /** `performance.timeOrigin` of the controller: `now` is milliseconds since then. */
@@ -75,7 +96,7 @@ export type ToWorker =
 
 /** Control messages from a worker to the controller. */
 export type FromWorker =
-  | { readonly op: "ready"; readonly backend: "uring" | "epoll"; readonly wakeHandle: number }
+  | { readonly op: "ready"; readonly backend: "uring" | "epoll" }
   | { readonly op: "spawn"; readonly config: Structured }
   | { readonly op: "task-error"; readonly task: string; readonly error: ErrorInfo }
   /** Something went wrong that did not stop the worker (a bad output, a corrupt bus leg). */
@@ -94,11 +115,16 @@ export function sendControl(
   dest: number,
   message: ToWorker | FromWorker,
 ): void {
-  endpoint.send(dest, message as unknown as Structured, { safe: true });
+  endpoint.send(dest, message as unknown as Structured, CONTROL);
 }
 
-/** Worker states in the roster: not started yet, running, or gone (stopped or died). */
-export const RosterState = { Absent: 0, Running: 1, Gone: 2 } as const;
+const CONTROL = { safe: true, uncapped: true } as const;
+
+/**
+ * Worker states in the roster: not started yet, running, gone (stopped or died), or stalled (the
+ * watchdog saw no progress: other workers stop sending to it until it recovers).
+ */
+export const RosterState = { Absent: 0, Running: 1, Gone: 2, Stalled: 3 } as const;
 
 /** One of the `RosterState` values. */
 export type RosterState = (typeof RosterState)[keyof typeof RosterState];

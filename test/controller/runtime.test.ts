@@ -1,51 +1,7 @@
-import { afterEach, describe, expect, test } from "bun:test";
-import {
-  Controller,
-  type ControllerEvent,
-  openFileDescriptors,
-  type WorkerStats,
-} from "../../src/index.ts";
-import type { Command, LabSpawn } from "../worker/workers/lab.ts";
+import { describe, expect, test } from "bun:test";
+import { Controller, type ControllerEvent, openFileDescriptors } from "../../src/index.ts";
+import { LAB, lab, statsUntil, track } from "./lab.ts";
 import { EventLog } from "./log.ts";
-
-const LAB = new URL("../worker/workers/lab.ts", import.meta.url);
-const live: Controller[] = [];
-
-/** A controller with `workers` lab workers, shut down after the test whatever happens. */
-async function lab(workers: number, options: { tickMs?: number; statsMs?: number } = {}) {
-  const controller = new Controller({ maxWorkers: workers });
-  live.push(controller);
-  const log = new EventLog(controller);
-  for (let i = 0; i < workers; i++) {
-    await controller.addWorker({
-      module: LAB,
-      tickMs: options.tickMs ?? 50,
-      statsMs: options.statsMs ?? 50,
-    });
-  }
-  const send = (worker: number, command: Command) => controller.sendTo(worker, command);
-  const spawn = (config: LabSpawn) => controller.spawn(config);
-  return { controller, log, send, spawn };
-}
-
-afterEach(async () => {
-  for (const c of live.splice(0)) await c.shutdown({ timeoutMs: 2000 });
-});
-
-async function statsUntil(
-  controller: Controller,
-  what: string,
-  test: (s: WorkerStats[]) => boolean,
-): Promise<WorkerStats[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const s = controller.stats();
-    if (test(s)) return s;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
-    await Bun.sleep(5);
-  }
-}
 
 describe("controller and workers", () => {
   test("controller to worker: each worker answers for itself", async () => {
@@ -253,7 +209,7 @@ describe("controller and workers", () => {
   });
 
   test("an idle worker sleeps until its next deadline instead of spinning", async () => {
-    const { controller } = await lab(1, { tickMs: 200, statsMs: 200 });
+    const { controller } = await lab(1, { worker: { tickMs: 200, statsMs: 200 } });
     const before = await statsUntil(controller, "first stats", (s) => (s[0]?.loops ?? 0) > 0);
     await Bun.sleep(1000);
     const after = controller.stats();
@@ -267,8 +223,7 @@ describe("controller and workers", () => {
 
 describe("starting workers", () => {
   test("a module that never calls defineWorker is given up on with a clear error", async () => {
-    const controller = new Controller({ maxWorkers: 1 });
-    live.push(controller);
+    const controller = track(new Controller({ maxWorkers: 1 }));
     const died: ControllerEvent[] = [];
     controller.on((e) => died.push(e));
     await expect(
@@ -281,8 +236,7 @@ describe("starting workers", () => {
   });
 
   test("a factory that throws fails addWorker with its error", async () => {
-    const controller = new Controller({ maxWorkers: 1 });
-    live.push(controller);
+    const controller = track(new Controller({ maxWorkers: 1 }));
     await expect(
       controller.addWorker({
         module: new URL("../worker/workers/factory-throws.ts", import.meta.url),
@@ -292,8 +246,7 @@ describe("starting workers", () => {
   });
 
   test("CPU pinning puts the worker on that CPU; a CPU that does not exist is refused", async () => {
-    const controller = new Controller({ maxWorkers: 2 });
-    live.push(controller);
+    const controller = track(new Controller({ maxWorkers: 2 }));
     const log = new EventLog(controller);
     const last = navigator.hardwareConcurrency - 1;
     await controller.addWorker({ module: LAB, cpu: last });
@@ -305,8 +258,7 @@ describe("starting workers", () => {
   });
 
   test("more workers than the controller was made for is a clear error", async () => {
-    const controller = new Controller({ maxWorkers: 1 });
-    live.push(controller);
+    const controller = track(new Controller({ maxWorkers: 1 }));
     await controller.addWorker({ module: LAB });
     await expect(controller.addWorker({ module: LAB })).rejects.toThrow("raise maxWorkers");
     expect(() => controller.sendTo(5, null)).toThrow(RangeError);

@@ -7,6 +7,7 @@
 
 import {
   defineWorker,
+  SocketAddr,
   type Structured,
   type Task,
   TaskGroup,
@@ -36,7 +37,19 @@ export type Command =
   | { op: "flood"; count: number }
   | { op: "die" }
   | { op: "exit"; code: number }
-  | { op: "hang-on-shutdown" };
+  | { op: "hang-on-shutdown" }
+  /** Reports `count` messages, then one of `bigBytes` (too large for the bus), then `count` more. */
+  | { op: "reports-then-big"; count: number; bigBytes: number }
+  /** Busy for `ms` (the thread does nothing else meanwhile). */
+  | { op: "busy"; ms: number }
+  /** An endless loop: the worker hangs for good. */
+  | { op: "spin" }
+  /** Publishes `count` messages of `size` bytes on `channel` (safe sends). */
+  | { op: "publish-many"; channel: number; count: number; size: number }
+  /** Keeps `mb` more MiB on every tick, without end. */
+  | { op: "hog"; mb: number }
+  /** Opens a UDP socket on 127.0.0.1:`port` (SO_REUSEPORT) that echoes every datagram. */
+  | { op: "listen"; port: number };
 
 type TaskIn =
   | { op: "say"; text: string }
@@ -93,6 +106,9 @@ class LabTask implements Task<TaskIn, WorkerOutput> {
   }
 }
 
+/** Memory kept by "hog". */
+const hoard: Uint8Array[] = [];
+
 class LabWorker implements WorkerInner {
   readonly #group = new TaskGroup<TaskIn, WorkerOutput, LabTask>();
   readonly #slots = new Map<string, number>();
@@ -100,6 +116,8 @@ class LabWorker implements WorkerInner {
   readonly #out: WorkerOutput[] = [];
   #stopping = false;
   #hang = false;
+  #hogMb = 0;
+  #listening = false;
 
   constructor(readonly index: number) {}
 
@@ -128,10 +146,26 @@ class LabWorker implements WorkerInner {
   }
 
   onTick(now: number): void {
+    for (let i = 0; i < this.#hogMb; i++) hoard.push(new Uint8Array(2 ** 20).fill(1));
     this.#group.onTick(now);
   }
 
   onEvent(now: number, input: WorkerInput): void {
+    if (input.kind === "net") {
+      const e = input.event;
+      if (e.kind === "udp-listen-result") {
+        const data =
+          e.error === undefined ? { listening: this.index } : { listenError: e.error.code };
+        this.#out.push({ kind: "external", data });
+      } else if (e.kind === "udp-packet") {
+        this.#out.push({
+          kind: "net",
+          owner: 0,
+          action: { kind: "udp-send", socket: 0, to: e.from, data: e.data },
+        });
+      }
+      return;
+    }
     if (input.kind === "bus") {
       const { text } = input.data as { text: string };
       for (const id of this.#listeners.get(input.channel) ?? []) {
@@ -182,6 +216,44 @@ class LabWorker implements WorkerInner {
         return;
       case "hang-on-shutdown":
         this.#hang = true;
+        return;
+      case "reports-then-big":
+        for (let i = 0; i < 2 * c.count + 1; i++) {
+          const data = i === c.count ? { big: "x".repeat(c.bigBytes) } : { report: i };
+          this.#out.push({ kind: "external", data });
+        }
+        return;
+      case "busy": {
+        const until = performance.now() + c.ms;
+        while (performance.now() < until);
+        return;
+      }
+      case "spin":
+        for (;;);
+      case "publish-many": {
+        const data = { text: "p".repeat(c.size) };
+        for (let i = 0; i < c.count; i++) {
+          this.#out.push({ kind: "bus", control: { op: "publish", channel: c.channel, data } });
+        }
+        this.#out.push({ kind: "external", data: { published: c.count } });
+        return;
+      }
+      case "hog":
+        this.#hogMb = c.mb;
+        return;
+      case "listen":
+        if (this.#listening) return;
+        this.#listening = true;
+        this.#out.push({
+          kind: "net",
+          owner: 0,
+          action: {
+            kind: "udp-listen",
+            socket: 0,
+            bind: SocketAddr.parse("127.0.0.1", c.port),
+            reusePort: true,
+          },
+        });
         return;
     }
   }
