@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
 import { native } from "../native/load.ts";
@@ -102,14 +103,66 @@ const MORE_ERRNOS = new Map<number, IoError>([
   ],
 ]);
 
-/** Turns a negative errno from the shim into an `IoError`. */
+const EMFILE = -24;
+const ENFILE = -23;
+
+/** This process's soft limit on open files, from /proc/self/limits (undefined if unreadable). */
+function openFileLimit(): string | undefined {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    return line?.slice("Max open files".length).trim().split(/\s+/)[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Turns a negative errno from the shim into an `IoError`. Running out of file descriptors says
+ * which limit it is and how to raise it.
+ */
 export function ioError(negErrno: number): IoError {
+  if (negErrno === EMFILE) {
+    const limit = openFileLimit();
+    return {
+      code: "EMFILE",
+      message: `too many open files in this process${limit === undefined ? "" : ` (limit ${limit})`}: raise the limit (ulimit -n, or LimitNOFILE= for a systemd service)`,
+    };
+  }
+  if (negErrno === ENFILE) {
+    return {
+      code: "ENFILE",
+      message: "the system's file table is full: raise fs.file-max (sysctl) or close files",
+    };
+  }
   return (
     MORE_ERRNOS.get(negErrno) ?? {
       code: getSystemErrorName(negErrno),
       message: getSystemErrorMessage(negErrno),
     }
   );
+}
+
+/**
+ * The process or the system ran out of something a backend needs (file descriptors, memory): not
+ * a missing feature, so `"auto"` does not fall back to epoll for it. `code` is the errno name;
+ * the message names the limit and how to raise it.
+ */
+export class ResourceLimitError extends Error {
+  override readonly name = "ResourceLimitError";
+  /** @param what what could not be created; @param error the errno behind it */
+  constructor(
+    what: string,
+    readonly error: IoError,
+  ) {
+    super(`cannot create ${what}: ${error.code}: ${error.message}`);
+  }
+
+  /** The errno name, e.g. "EMFILE". */
+  get code(): string {
+    return this.error.code;
+  }
 }
 
 /** Writes `value` (a native address or other integer below 2^53) as a little-endian u64. */

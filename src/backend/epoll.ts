@@ -2,7 +2,13 @@ import { ptr } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import type { IoError } from "../io/events.ts";
 import { type Native, native } from "../native/load.ts";
-import { type Backend, type BackendOptions, ioError, setU64 } from "./backend.ts";
+import {
+  type Backend,
+  type BackendOptions,
+  ioError,
+  ResourceLimitError,
+  setU64,
+} from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 const BATCH = 64; // datagrams per recvmmsg / sendmmsg call
@@ -59,11 +65,11 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#entries = new Uint8Array(BATCH * ENTRY_BYTES);
     this.#entriesView = new DataView(this.#entries.buffer);
     const ep = n.sio_epoll_new();
-    if (ep < 0) throw new Error(`epoll_create1 failed: ${ioError(ep).code}`);
+    if (ep < 0) throw new ResourceLimitError("the epoll backend (epoll_create1)", ioError(ep));
     const wake = n.sio_eventfd();
     if (wake < 0) {
       n.sio_close(ep);
-      throw new Error(`eventfd failed: ${ioError(wake).code}`);
+      throw new ResourceLimitError("the epoll backend (its wake-up eventfd)", ioError(wake));
     }
     n.sio_epoll_ctl(ep, 1, wake, EPOLLIN, WAKE_TOKEN);
     this.#ep = ep;

@@ -11,6 +11,7 @@ export {
   MAX_UDP_PAYLOAD,
   MAX_UDP6_PAYLOAD,
   openFileDescriptors,
+  ResourceLimitError,
   recvBufferSizeFor,
   wakeBackend,
 } from "./backend.ts";
@@ -27,9 +28,13 @@ export {
 /** Which backend to create: io_uring, epoll, or io_uring with a fallback to epoll. */
 export type BackendKind = "auto" | "uring" | "epoll";
 
+let fallbackSaid = false;
+
 /**
- * Creates a backend. "auto" tries io_uring and, if it cannot be used here, logs one line saying
- * why (through `log`, default console.warn) and returns an epoll backend.
+ * Creates a backend. "auto" tries io_uring and, if it cannot be used here (`UringUnavailableError`),
+ * returns an epoll backend, saying why once per thread through `log` (default console.warn; the
+ * runtime's workers report it to the controller, which says it once). Running out of a resource
+ * (`ResourceLimitError`: file descriptors) is thrown as it is: epoll would run out too.
  */
 export function createBackend(
   kind: BackendKind,
@@ -42,7 +47,8 @@ export function createBackend(
     return new UringBackend(options);
   } catch (e) {
     if (!(e instanceof UringUnavailableError)) throw e;
-    log(`bun-sansio: using the epoll backend: ${e.message}`);
+    if (!fallbackSaid) log(`bun-sansio: ${e.reason}: using the epoll backend`);
+    fallbackSaid = true;
     return new EpollBackend(options as BackendOptions);
   }
 }

@@ -1,7 +1,13 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
-import { type Backend, type BackendOptions, ioError, setU64 } from "./backend.ts";
+import {
+  type Backend,
+  type BackendOptions,
+  ioError,
+  ResourceLimitError,
+  setU64,
+} from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 // Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
@@ -98,9 +104,34 @@ export function probeUring(): UringProbe {
   };
 }
 
-/** The io_uring backend could not be created. */
+/**
+ * io_uring cannot be used here (missing, disabled, or not allowed to lock its memory): `"auto"`
+ * falls back to epoll for it. `reason` says why; the message adds what to do.
+ */
 export class UringUnavailableError extends Error {
   override readonly name = "UringUnavailableError";
+  /** @param reason why io_uring cannot be used, and how to make it usable */
+  constructor(readonly reason: string) {
+    super(`${reason}; or use backend: "epoll" (or "auto", which falls back to it by itself)`);
+  }
+}
+
+/** The error for a ring that could not be set up (`negErrno` from the shim). */
+function setupError(negErrno: number): Error {
+  const e = ioError(negErrno);
+  switch (e.code) {
+    case "EMFILE":
+    case "ENFILE":
+      return new ResourceLimitError("the io_uring backend", e);
+    case "ENOMEM":
+      return new UringUnavailableError(
+        "io_uring could not lock memory for its rings (ENOMEM): raise the locked-memory limit (ulimit -l, or LimitMEMLOCK=; about 256 KiB per worker) or grant CAP_IPC_LOCK",
+      );
+    default:
+      return new UringUnavailableError(
+        `io_uring is not usable here (${e.code}: ${e.message}): the kernel may lack it or have it disabled (sysctl kernel.io_uring_disabled, a container's seccomp profile)`,
+      );
+  }
 }
 
 /**
@@ -189,12 +220,7 @@ export class UringBackend extends SocketTable implements Backend {
       entries,
       err,
     );
-    if (ring === null) {
-      const e = ioError(err[0] as number);
-      throw new UringUnavailableError(
-        `io_uring is not usable here (${e.code}: ${e.message}).${e.code === "EPERM" || e.code === "ENOSYS" ? ' It may be disabled (kernel.io_uring_disabled, or a container\'s seccomp profile); use backend: "epoll" or "auto".' : e.code === "ENOMEM" ? " Lower recvBuffers/recvBufferSize or raise the memlock limit (ulimit -l)." : ""}`,
-      );
-    }
+    if (ring === null) throw setupError(err[0] as number);
     this.#ring = ring as Pointer;
     const info = (what: number) => n.sio_uring_info(ring, what) as number;
     this.#cmds = new DataView(toArrayBuffer(info(0) as Pointer, 0, entries * CMD_BYTES));
