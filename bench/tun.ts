@@ -10,22 +10,13 @@
  *
  *   bun bench/tun.ts [--quick]
  */
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { buildRef } from "./lib/ref-build.ts";
 import { finish, fmt, quick, type Result } from "./lib/report.ts";
 import { loadRun, medianRun, type ServerRun } from "./lib/server-run.ts";
 
 const here = import.meta.dir;
-const buildDir = join(here, "ref", "build");
-mkdirSync(buildDir, { recursive: true });
-for (const name of ["icmp_flood", "tun_ping"]) {
-  const r = Bun.spawnSync(
-    ["cc", "-O2", "-o", join(buildDir, name), join(here, "ref", `${name}.c`)],
-    { stderr: "inherit" },
-  );
-  if (!r.success)
-    throw new Error(`could not build bench/ref/${name}.c (is a C compiler installed?)`);
-}
+const buildDir = buildRef(["icmp_flood", "tun_ping"]);
 if (process.getuid?.() !== 0) throw new Error("bench/tun.ts needs root (namespaces, TUN devices)");
 
 const SERVERS = ["c-ref", "uring", "epoll"] as const;

@@ -14,22 +14,13 @@
  * C reference (issue 4); the runtime <= 1.15x the bare backend's CPU per packet and >= 1.3x
  * Bun.udpSocket in packets/s (issue 5).
  */
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { buildRef } from "./lib/ref-build.ts";
 import { finish, fmt, quick, type Result } from "./lib/report.ts";
 import { loadRun, medianRun, type ServerRun } from "./lib/server-run.ts";
 
 const here = import.meta.dir;
-const buildDir = join(here, "ref", "build");
-mkdirSync(buildDir, { recursive: true });
-for (const name of ["udp_echo", "udp_load"]) {
-  const r = Bun.spawnSync(
-    ["cc", "-O2", "-o", join(buildDir, name), join(here, "ref", `${name}.c`)],
-    { stderr: "inherit" },
-  );
-  if (!r.success)
-    throw new Error(`could not build bench/ref/${name}.c (is a C compiler installed?)`);
-}
+const buildDir = buildRef(["udp_echo", "udp_load"]);
 
 const ALL = ["c-ref", "uring", "runtime", "epoll", "bun-udp", "node-dgram"] as const;
 type Server = (typeof ALL)[number];

@@ -1,8 +1,9 @@
 /**
  * Shared by the benchmarks that drive a server process with a C load generator: the server's
- * CPU time, one measured run, and the median of several interleaved runs.
+ * CPU time, resident memory and open fds, one measured run, and the median of several
+ * interleaved runs.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
 
@@ -11,6 +12,37 @@ export function processCpuNs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return ((Number(fields[11]) + Number(fields[12])) * 1e9) / TICKS;
+}
+
+/**
+ * Resident memory of process `pid` in KiB (VmRSS in /proc/PID/status: the whole process, every
+ * thread, since threads share one address space).
+ */
+export function processRssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (m === null) throw new Error(`no VmRSS for process ${pid} (has it exited?)`);
+  return Number(m[1]);
+}
+
+/** Number of open file descriptors of process `pid` (entries of /proc/PID/fd). */
+export function processFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * Datagrams the kernel dropped at the UDP sockets bound to local `port` (their receive queue was
+ * full, or the packet was refused): the sum of the `drops` column of /proc/net/udp and udp6.
+ */
+export function udpSocketDrops(port: number): number {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let drops = 0;
+  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(hexPort)) drops += Number(fields[fields.length - 1]);
+    }
+  }
+  return drops;
 }
 
 /** One run of a server under load. */
