@@ -93,6 +93,8 @@ describe("however a worker ends, what it opened is closed", () => {
       send(1, { op: "listen", port });
       await log.until("both listening", () => log.messages((d) => "listening" in d).length === 2);
       expect(await echoedFlows(port, 64)).toBe(64);
+      for (let i = 0; i < 50; i++) send(1, { op: "ping" });
+      await log.until("50 pongs", () => log.messages((d) => d.pong === 1).length === 50);
       send(1, { op: "exit", code: 0 });
       await log.until("death", () => log.events.some((e) => e.kind === "worker-died"));
       const died = log.events.find((e) => e.kind === "worker-died") as Died;
@@ -102,6 +104,9 @@ describe("however a worker ends, what it opened is closed", () => {
       expect(died.released).toMatchObject({ threadGone: true, socketsLingering: 0 });
       if (backend === "uring") expect(died.released.bytes).toBeGreaterThan(1024 * 1024);
       expect(controller.stats()[1]?.released).toEqual(died.released);
+      // its counters are those of its last moment: the listen, 50 pings, the exit (and datagrams)
+      expect(controller.stats()[1]?.eventsIn).toBeGreaterThanOrEqual(52);
+      expect(controller.stats()[1]?.eventsOut).toBeGreaterThanOrEqual(51);
       // every flow is answered by the worker that is left: no socket of the dead one remains
       expect(await echoedFlows(port, 64)).toBe(64);
       await controller.shutdown();
