@@ -1,5 +1,8 @@
-/** Command-line helpers shared by the examples: arguments checked with readable errors (exit 2). */
-import type { BackendKind } from "bun-sansio";
+/**
+ * Command-line helpers shared by the examples: arguments checked with readable errors (exit 2),
+ * signals, and the lines printed for failures.
+ */
+import type { BackendKind, ControllerEvent } from "bun-sansio";
 
 /** Argument checks for one program; every failure prints "PROGRAM: message" and exits with 2. */
 export interface Cli {
@@ -50,4 +53,26 @@ export function stopOnSignals(
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void once(0));
   return once;
+}
+
+/**
+ * The line an example prints for a controller event about a failure (a worker that died, stalled
+ * or recovered, a task or worker error), or undefined for other events.
+ */
+export function failureLine(e: ControllerEvent): string | undefined {
+  switch (e.kind) {
+    case "worker-died": {
+      const how = e.endedBy === "exit" ? `exited with code ${e.exitCode}` : e.endedBy;
+      return `worker ${e.worker} died (${how}): ${e.error.name}: ${e.error.message}; released ${e.released.fds} fds`;
+    }
+    case "worker-stalled":
+      return `worker ${e.worker} stalled: no progress for ${e.stalledForMs} ms; not routed to until it recovers`;
+    case "worker-recovered":
+      return `worker ${e.worker} recovered after ${e.stalledForMs} ms`;
+    case "task-error":
+    case "worker-error":
+      return `worker ${e.worker}: ${e.error.name}: ${e.error.message}`;
+    default:
+      return undefined;
+  }
 }

@@ -19,7 +19,7 @@ import {
   TunDevice,
   TunError,
 } from "bun-sansio";
-import { type Cli, cli, stopOnSignals } from "./cli.ts";
+import { type Cli, cli, failureLine, stopOnSignals } from "./cli.ts";
 import { parseSubnet } from "./ping-responder.ts";
 import {
   type PingConfig,
@@ -80,11 +80,12 @@ controller.on((e: ControllerEvent) => {
     if (report.event === "counters") counters.set(e.worker, report.counters);
     else if (waiting.has(e.worker)) waiting.get(e.worker)?.(report);
     else if (report.event === "bind-failed") console.error(`worker ${e.worker}: ${report.message}`);
-  } else if (e.kind === "worker-died") {
-    console.error(`worker ${e.worker} died: ${e.error.message}`);
+    return;
+  }
+  const failure = failureLine(e);
+  if (failure !== undefined) console.error(failure);
+  if (e.kind === "worker-died") {
     waiting.get(e.worker)?.({ event: "bind-failed", code: "EDEAD", message: e.error.message });
-  } else if (e.kind === "task-error" || e.kind === "worker-error") {
-    console.error(`worker ${e.worker}: ${e.error.name}: ${e.error.message}`);
   }
 });
 

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { Controller, type ControllerEvent, recvBufferSizeFor } from "bun-sansio";
-import { type Cli, cli, stopOnSignals } from "./cli.ts";
+import { type Cli, cli, failureLine, stopOnSignals } from "./cli.ts";
 import type { EchoConfig, EchoReport } from "./udp-echo-worker.ts";
 
 const arg: Cli = cli("udp-echo-server");
@@ -46,11 +46,12 @@ controller.on((e: ControllerEvent) => {
     const report = e.data as EchoReport;
     if (report.event === "counters") counters.set(e.worker, report);
     else waiting.get(e.worker)?.(report);
-  } else if (e.kind === "worker-died") {
-    console.error(`worker ${e.worker} died: ${e.error.message}`);
+    return;
+  }
+  const failure = failureLine(e);
+  if (failure !== undefined) console.error(failure);
+  if (e.kind === "worker-died") {
     waiting.get(e.worker)?.({ event: "listen-failed", code: "EDEAD", message: e.error.message });
-  } else if (e.kind === "task-error" || e.kind === "worker-error") {
-    console.error(`worker ${e.worker}: ${e.error.name}: ${e.error.message}`);
   }
 });
 
