@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdint.h>
@@ -160,6 +161,17 @@ fail: {
 }
 
 EXPORT int32_t sio_close(int32_t fd) { return close(fd) < 0 ? -errno : 0; }
+
+// Datagrams the kernel dropped on socket `fd` instead of queueing them for reading (receive
+// queue full, and the socket's other receive-side drops): SO_MEMINFO's SK_MEMINFO_DROPS, counted
+// from the socket's creation (a 32-bit kernel counter). Returns the count, or -errno.
+EXPORT int64_t sio_udp_drops(int32_t fd) {
+  uint32_t info[SK_MEMINFO_VARS];
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0) return -errno;
+  if (len <= SK_MEMINFO_DROPS * sizeof(uint32_t)) return -EOPNOTSUPP;
+  return info[SK_MEMINFO_DROPS];
+}
 
 // Number of open file descriptors of this process (for leak checks).
 EXPORT int32_t sio_count_fds(void) {

@@ -61,6 +61,15 @@ export interface BackendStats {
   wakeups: number;
   /** Open sockets. */
   sockets: number;
+  /**
+   * Datagrams or packets the kernel dropped before the backend read them, read when `stats()` is
+   * called: the receive-queue overflows (and other receive drops) of every UDP socket, counted
+   * per socket from its opening (SO_MEMINFO's SK_MEMINFO_DROPS), and the `tx_dropped` counter of
+   * every TUN/TAP device with a bound queue, from the first bind. `tx_dropped` is device-wide: it
+   * counts once per device here, but every backend bound to a queue of the same device reports
+   * the whole device's drops. Sockets and queues closed since keep their share.
+   */
+  kernelDrops: number;
 }
 
 /** Options shared by both backends. */
@@ -145,5 +154,6 @@ export function zeroStats(): BackendStats {
     submits: 0,
     wakeups: 0,
     sockets: 0,
+    kernelDrops: 0,
   };
 }

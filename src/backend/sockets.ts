@@ -28,6 +28,17 @@ export interface Sock {
   state: "open" | "closing";
   /** Sends handed to the kernel and not yet completed. */
   inFlight: number;
+  /** UDP: the kernel's drop count for this socket when last read (see `BackendStats.kernelDrops`). */
+  drops: number;
+  /** TUN/TAP: the interface index of the queue's device, or -1 when it could not be read. */
+  ifindex: number;
+}
+
+/** A TUN/TAP device with queues bound to this backend: its `tx_dropped` at the first bind and when last read. */
+interface DeviceDrops {
+  readonly base: number;
+  last: number;
+  queues: number;
 }
 
 /** Largest packet a TUN/TAP queue takes in one write. */
@@ -70,6 +81,11 @@ export abstract class SocketTable {
   readonly #tunById = new Map<number, Sock>();
   readonly #queued: [number, NetEvent][] = [];
   readonly #bound = new Uint8Array(ADDR_BYTES);
+  /** Devices with bound queues, by interface index. */
+  readonly #devices = new Map<number, DeviceDrops>();
+  readonly #deviceRead = new BigUint64Array(2); // sio_tun_drops: interface index, tx_dropped
+  /** Kernel drops of sockets closed and devices unbound since creation. */
+  #closedDrops = 0;
 
   constructor(options: BackendOptions) {
     this.sink = options.onEvent;
@@ -126,7 +142,13 @@ export abstract class SocketTable {
 
   /** See `Backend.stats`. */
   stats(): BackendStats {
-    return { ...this.counters, sockets: this.#byId.size + this.#tunById.size };
+    let kernelDrops = this.#closedDrops;
+    for (const sock of this.openSocks()) {
+      this.#readDrops(sock);
+      if (sock.kind === "udp") kernelDrops += sock.drops;
+    }
+    for (const device of this.#devices.values()) kernelDrops += device.last - device.base;
+    return { ...this.counters, sockets: this.#byId.size + this.#tunById.size, kernelDrops };
   }
 
   /** Queues an event for delivery at the start of the next poll (never re-enters the sink). */
@@ -156,12 +178,19 @@ export abstract class SocketTable {
     if (this.socks[sock.index] !== sock) return;
     this.socks[sock.index] = undefined;
     const extra = error === undefined ? {} : { error };
+    this.#readDrops(sock); // its last count stays in kernelDrops
     if (sock.kind === "udp") {
       this.#byId.delete(sock.id);
+      this.#closedDrops += sock.drops;
       native().sio_close(sock.fd);
       this.queue(sock.owner, { kind: "udp-closed", socket: sock.id, ...extra });
     } else {
       this.#tunById.delete(sock.id);
+      const device = this.#devices.get(sock.ifindex);
+      if (device !== undefined && --device.queues === 0) {
+        this.#closedDrops += device.last - device.base;
+        this.#devices.delete(sock.ifindex);
+      }
       this.queue(sock.owner, { kind: "tun-unbound", device: sock.id, ...extra });
     }
   }
@@ -260,9 +289,46 @@ export abstract class SocketTable {
   #add(kind: Sock["kind"], id: number, owner: number, fd: number, tap = false): Sock {
     let index = this.socks.indexOf(undefined);
     if (index < 0) index = this.socks.length;
-    const sock: Sock = { kind, tap, index, id, owner, fd, state: "open", inFlight: 0 };
+    const sock: Sock = {
+      kind,
+      tap,
+      index,
+      id,
+      owner,
+      fd,
+      state: "open",
+      inFlight: 0,
+      drops: 0,
+      ifindex: -1,
+    };
     this.socks[index] = sock;
     return sock;
+  }
+
+  /**
+   * Reads the kernel's drop count of a UDP socket, or the `tx_dropped` of a TUN/TAP queue's
+   * device (the queue's first read finds the device and, for its first queue, the baseline).
+   * A count that cannot be read (a device deleted under its queue) keeps its last value.
+   */
+  #readDrops(sock: Sock): void {
+    if (sock.kind === "udp") {
+      const drops = Number(native().sio_udp_drops(sock.fd));
+      if (drops >= 0) sock.drops = drops;
+      return;
+    }
+    const out = this.#deviceRead;
+    if (native().sio_tun_drops(sock.fd, out) < 0) return;
+    const ifindex = Number(out[0]);
+    const txDropped = Number(out[1]);
+    if (sock.ifindex === -1) {
+      sock.ifindex = ifindex;
+      const known = this.#devices.get(ifindex);
+      if (known === undefined)
+        this.#devices.set(ifindex, { base: txDropped, last: txDropped, queues: 1 });
+      else known.queues++;
+    }
+    const device = this.#devices.get(sock.ifindex);
+    if (device !== undefined && ifindex === sock.ifindex) device.last = txDropped;
   }
 
   #bind(owner: number, id: number, fd: number): void {
@@ -273,6 +339,7 @@ export abstract class SocketTable {
     }
     const sock = this.#add("tun", id, owner, fd, checked === IFF_TAP);
     this.#tunById.set(id, sock);
+    this.#readDrops(sock); // the device's drops count from here
     this.queue(owner, { kind: "tun-bind-result", device: id });
     this.armReceive(sock);
   }

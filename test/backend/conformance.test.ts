@@ -161,6 +161,47 @@ for (const kind of KINDS) {
       h.backend.close();
     });
 
+    test("kernelDrops: none while nothing overflows; a socket flooded while its backend does not poll counts each datagram it lost, and keeps them once closed", () => {
+      const server = new Harness(kind);
+      const client = new Harness(kind);
+      const to = server.listen(1);
+      client.listen(1);
+      let received = 0;
+      server.onPacket = () => received++;
+      const send = (count: number) => {
+        const sent = client.backend.stats().packetsOut + count;
+        for (let i = 0; i < count; i++) {
+          client.backend.act(0, { kind: "udp-send", socket: 1, to, data: payload(1000, i) });
+          if (i % 64 === 63) client.backend.poll(0);
+        }
+        expect(client.until(() => client.backend.stats().packetsOut >= sent)).toBe(true);
+      };
+      const drain = () => {
+        let idle = 0;
+        while (idle < 5) {
+          idle = server.backend.poll(20) === 0 ? idle + 1 : 0;
+          server.events.length = 0;
+        }
+      };
+      send(20);
+      drain();
+      expect(received).toBe(20);
+      expect(server.backend.stats().kernelDrops).toBe(0);
+      // 20 MB while the server does not poll: far more than its socket and receive buffers hold
+      const total = 20_000;
+      send(total);
+      drain();
+      const drops = server.backend.stats().kernelDrops;
+      expect(drops).toBeGreaterThan(0);
+      expect(received - 20 + drops).toBe(total); // each datagram arrived or was counted
+      expect(client.backend.stats().sendErrors).toBe(0);
+      server.backend.act(0, { kind: "udp-unlisten", socket: 1 });
+      server.until(() => server.events.some((e) => e.kind === "udp-closed"));
+      expect(server.backend.stats().kernelDrops).toBe(drops);
+      server.backend.close();
+      client.backend.close();
+    });
+
     test("more operations per poll than the submission queue holds: every echo intact, once", () => {
       // 8 entries: sends, re-arms and buffer returns overflow the command array while
       // completions are being handled
