@@ -76,11 +76,20 @@ export interface BackendStats {
 export interface BackendOptions {
   /** Where events go. */
   onEvent: EventSink;
-  /** Receive buffers (io_uring: a power of two). Default 1024. */
+  /**
+   * io_uring receive memory, in datagrams or packets of up to 2,048 bytes that can wait at once
+   * for the tasks or for the zero-copy sends that hold them (a power of two; epoll reads batches of
+   * 64 instead). With packed buffers (`UringOptions.packedBuffers`) the memory is
+   * `recvBuffers × min(recvBufferSize, 2048)` bytes, cut into blocks of `4 × recvBufferSize` (at
+   * least 4) that each hold datagrams back to back. Without, it is `recvBuffers` buffers of
+   * `recvBufferSize` bytes, one datagram each. Default 1024, or with one datagram per buffer
+   * larger than 2,048 bytes as many as take about 2 MiB (32 of 65,600 bytes, at least 16).
+   */
   recvBuffers?: number;
   /**
-   * Bytes per receive buffer, default 2048. Datagrams larger than what fits are delivered
-   * truncated and flagged; use 65,600 or more to receive any UDP datagram whole.
+   * The largest datagram or packet received whole, plus room for headers: default 2048.
+   * Datagrams larger than what fits are delivered truncated and flagged; use
+   * `recvBufferSizeFor(MAX_UDP_PAYLOAD)` to receive any UDP datagram whole.
    */
   recvBufferSize?: number;
   /** Datagrams that may wait locally for send capacity before new ones are dropped. Default 65,536. */

@@ -23,6 +23,7 @@ const symbols = {
   sio_uring_new: { args: [u32, u32, u32, u32, u32, u32, u32, u32, ptr], returns: ptr },
   sio_uring_free: { args: [ptr], returns: none },
   sio_uring_info: { args: [ptr, u32], returns: u64_fast },
+  sio_uring_pack_recv: { args: [ptr, u32], returns: i32 },
   sio_uring_enter: { args: [ptr, u32, i64], returns: i32 },
   sio_uring_submit: { args: [ptr, u32], returns: i32 },
   sio_tun_open: { args: [ptr, i32, i32, ptr], returns: i32 },

@@ -3,12 +3,22 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { openFileDescriptors, probeUring, SocketAddr } from "../../src/index.ts";
+import {
+  MAX_UDP_PAYLOAD,
+  openFileDescriptors,
+  probeUring,
+  recvBufferSizeFor,
+  SocketAddr,
+  UringBackend,
+} from "../../src/index.ts";
 import { Harness, KINDS } from "./harness.ts";
 
 if (process.env.CI === "true" && !probeUring().available) {
   throw new Error(`CI=true but io_uring is unavailable here: ${probeUring().error}`);
 }
+
+/** io_uring runs with packed receive buffers where the kernel has them, and with one datagram per buffer. */
+const MODES = { uring: [true, false], epoll: [false] } as const;
 
 function payload(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
@@ -87,8 +97,10 @@ for (const kind of KINDS) {
     });
 
     test("datagrams of 0, 1, 1472 and 65507 bytes; truncation is reported, never silent", () => {
-      for (const recvBufferSize of [2048, 65600]) {
-        const h = new Harness(kind, { recvBufferSize, recvBuffers: 64 });
+      for (const [recvBufferSize, packedBuffers] of [2048, 65600].flatMap((size) =>
+        MODES[kind].map((packed) => [size, packed] as const),
+      )) {
+        const h = new Harness(kind, { recvBufferSize, recvBuffers: 64, packedBuffers });
         const server = h.listen(1);
         h.listen(2);
         const sizes = [0, 1, 1472, 65507];
@@ -106,6 +118,34 @@ for (const kind of KINDS) {
           if (fits) expect(p?.data.length).toBe(size);
         }
         expect(h.backend.stats().truncated).toBe(recvBufferSize === 2048 ? 1 : 0);
+        h.backend.close();
+      }
+    });
+
+    test("receive buffers for 65,507 B: bursts mixing 64 B and 65,507 B datagrams all arrive whole and intact, in order", () => {
+      for (const packedBuffers of MODES[kind]) {
+        const h = new Harness(kind, {
+          recvBufferSize: recvBufferSizeFor(MAX_UDP_PAYLOAD),
+          packedBuffers,
+        });
+        const server = h.listen(1);
+        h.listen(2);
+        for (let round = 0; round < 30; round++) {
+          // 2 of the largest and 8 small ones of varied sizes (~150 kB: what a socket holds)
+          const sent = Array.from({ length: 10 }, (_, i) => {
+            const seq = round * 10 + i;
+            return payload(i % 5 === 2 ? MAX_UDP_PAYLOAD : 64 + (seq % 7) * 13, seq);
+          });
+          for (const data of sent)
+            h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data });
+          expect(h.until(() => h.packets(1).length === sent.length)).toBe(true);
+          const got = h.packets(1);
+          expect(got.map((p) => [p.size, p.truncated])).toEqual(sent.map((d) => [d.length, false]));
+          expect(got.map((p) => p.data)).toEqual(sent);
+          h.events.length = 0;
+        }
+        expect(h.backend.stats().kernelDrops).toBe(0);
+        expect(h.backend.stats().truncated).toBe(0);
         h.backend.close();
       }
     });
@@ -343,6 +383,33 @@ for (const kind of KINDS) {
     });
   });
 }
+
+describe("io_uring receive memory", () => {
+  const make = (options: {
+    recvBuffers?: number;
+    recvBufferSize?: number;
+    packedBuffers?: boolean;
+  }) => new UringBackend({ onEvent: () => {}, ...options });
+
+  test("packed where the kernel has it; about 2 MiB by default whatever the buffer size; recvBuffers scales it", () => {
+    const b = make({});
+    expect(b.packedBuffers).toBe(probeUring().packedBuffers);
+    b.close();
+    const MiB = 1024 * 1024;
+    for (const packedBuffers of [true, false]) {
+      for (const recvBufferSize of [2048, recvBufferSizeFor(MAX_UDP_PAYLOAD)]) {
+        const d = make({ recvBufferSize, packedBuffers });
+        expect(d.recvMemory).toBeGreaterThanOrEqual(2 * MiB);
+        expect(d.recvMemory).toBeLessThanOrEqual(2 * MiB + 4 * recvBufferSize);
+        d.close();
+      }
+      const more = make({ recvBuffers: 4096, packedBuffers });
+      expect(more.recvMemory).toBe(8 * MiB);
+      more.close();
+    }
+    expect(() => make({ recvBuffers: 1000 })).toThrow(RangeError);
+  });
+});
 
 /** The kernel's UDP receive errors (all sockets; they include buffer overflows), IPv4 + IPv6. */
 function udpDrops(): number {
