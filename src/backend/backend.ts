@@ -7,8 +7,10 @@ import { native } from "../native/load.ts";
  *
  * Contract: `act()` queues work and never calls back; `poll()` submits what was queued, waits
  * until an event, a wake-up or the timeout, and hands every event to the sink given at creation.
- * Packet data given to the sink is a view of a receive buffer, valid until the sink returns;
- * sending such a view from inside the sink goes out without a copy.
+ * A packet event given to the sink is valid until the sink returns: the backend refills the same
+ * event object for its next packet, `data` is a view of a receive buffer and `from` a source
+ * address that a later datagram overwrites (copy what you keep). Sending such a view from inside
+ * the sink goes out without a copy.
  */
 export interface Backend {
   /** Which implementation this is. */

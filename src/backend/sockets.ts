@@ -41,6 +41,11 @@ interface DeviceDrops {
   queues: number;
 }
 
+/** A packet event the backend fills anew for each datagram or packet it delivers. */
+type Reused<K extends "udp-packet" | "tun-packet"> = {
+  -readonly [F in keyof Extract<NetEvent, { kind: K }>]: Extract<NetEvent, { kind: K }>[F];
+};
+
 /** Largest packet a TUN/TAP queue takes in one write. */
 const MAX_TUN_PACKET = 65535;
 const IFF_TAP = 2;
@@ -86,6 +91,21 @@ export abstract class SocketTable {
   readonly #deviceRead = new BigUint64Array(2); // sio_tun_drops: interface index, tx_dropped
   /** Kernel drops of sockets closed and devices unbound since creation. */
   #closedDrops = 0;
+  readonly #udpPacket: Reused<"udp-packet"> = {
+    kind: "udp-packet",
+    socket: 0,
+    from: SocketAddr.parse("0.0.0.0", 0),
+    data: new Uint8Array(0),
+    size: 0,
+    truncated: false,
+  };
+  readonly #tunPacket: Reused<"tun-packet"> = {
+    kind: "tun-packet",
+    device: 0,
+    data: new Uint8Array(0),
+    size: 0,
+    truncated: false,
+  };
 
   constructor(options: BackendOptions) {
     this.sink = options.onEvent;
@@ -207,10 +227,32 @@ export abstract class SocketTable {
   }
 
   /**
-   * The event for `data`, a packet read from a TUN/TAP queue into a buffer of `bufferSize` bytes.
-   * The kernel cuts a longer packet to the buffer silently, so a packet that fills its buffer is
-   * checked against its IP header: truncated when the header declares more (`size` says how
-   * much) or cannot tell.
+   * The event for a datagram received on `sock` (`size` bytes, of which `data` holds the first
+   * ones when `truncated`), counted. The same object is refilled for every datagram.
+   */
+  protected udpPacket(
+    sock: Sock,
+    from: SocketAddr,
+    data: Uint8Array,
+    size: number,
+    truncated: boolean,
+  ): NetEvent {
+    if (truncated) this.counters.truncated++;
+    this.counters.eventsIn++;
+    const e = this.#udpPacket;
+    e.socket = sock.id;
+    e.from = from;
+    e.data = data;
+    e.size = size;
+    e.truncated = truncated;
+    return e;
+  }
+
+  /**
+   * The event for `data`, a packet read from a TUN/TAP queue into a buffer of `bufferSize` bytes,
+   * counted (the same object is refilled for every packet). The kernel cuts a longer packet to
+   * the buffer silently, so a packet that fills its buffer is checked against its IP header:
+   * truncated when the header declares more (`size` says how much) or cannot tell.
    */
   protected tunPacket(sock: Sock, data: Uint8Array, bufferSize: number): NetEvent {
     let size = data.length;
@@ -222,7 +264,12 @@ export abstract class SocketTable {
       if (truncated) this.counters.truncated++;
     }
     this.counters.eventsIn++;
-    return { kind: "tun-packet", device: sock.id, data, size, truncated };
+    const e = this.#tunPacket;
+    e.device = sock.id;
+    e.data = data;
+    e.size = size;
+    e.truncated = truncated;
+    return e;
   }
 
   /** Every socket still in the table. */

@@ -1,5 +1,5 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
-import { SocketAddr } from "../io/addr.ts";
+import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
 import { type Backend, type BackendOptions, ioError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
@@ -185,6 +185,10 @@ export class UringBackend extends SocketTable implements Backend {
   readonly #recvSize: number;
   readonly #payloadOffset: number;
   readonly #filled: Int32Array; // bytes the kernel has put in each (packed) buffer so far
+  /** Source addresses handed out with datagrams, each reused in turn (copies of the buffer's). */
+  readonly #from: SocketAddr[];
+  readonly #fromView: DataView; // their bytes
+  #fromNext = 0;
   readonly #slots: Uint8Array;
   readonly #slotsAddr: number;
   readonly #smallCount: number;
@@ -285,6 +289,15 @@ export class UringBackend extends SocketTable implements Backend {
     );
     this.#bufsView = new DataView(this.#bufs.buffer);
     this.#filled = new Int32Array(bufCount);
+    // one per buffer and per ordinary datagram of `recvBuffers`: a kept `from` lasts at least as
+    // many later datagrams as when it was a view of a receive buffer, one datagram per buffer
+    const fromCount = Math.max(bufCount, wanted ?? 1024);
+    const fromBytes = new Uint8Array(fromCount * ADDR_BYTES);
+    this.#fromView = new DataView(fromBytes.buffer);
+    this.#from = Array.from(
+      { length: fromCount },
+      (_, i) => new SocketAddr(fromBytes.subarray(i * ADDR_BYTES, (i + 1) * ADDR_BYTES)),
+    );
     this.#slotsAddr = info(3);
     this.#slots = new Uint8Array(
       toArrayBuffer(
@@ -603,12 +616,19 @@ export class UringBackend extends SocketTable implements Backend {
     const room = this.#recvSize - this.#payloadOffset;
     const length = Math.min(size, room);
     const truncated = (outFlags & MSG_TRUNC) !== 0 || size > room;
-    if (truncated) this.counters.truncated++;
-    const from = new SocketAddr(this.#bufs.subarray(at + 16, at + 16 + 28));
     const data = this.#bufs.subarray(at + this.#payloadOffset, at + this.#payloadOffset + length);
-    this.counters.eventsIn++;
-    this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+    this.sink(sock.owner, this.udpPacket(sock, this.#source(at + 16), data, size, truncated));
     return 1;
+  }
+
+  /** The next reusable source address, now a copy of the raw sockaddr at byte `at` of the buffers. */
+  #source(at: number): SocketAddr {
+    const next = this.#fromNext;
+    this.#fromNext = next + 1 === this.#from.length ? 0 : next + 1;
+    const to = next * ADDR_BYTES;
+    for (let i = 0; i < ADDR_BYTES; i += 4)
+      this.#fromView.setUint32(to + i, this.#bufsView.getUint32(at + i, true), true);
+    return this.#from[next] as SocketAddr;
   }
 
   /** Delivers a packet read from a TUN/TAP queue (`res` bytes at byte `at` of the buffers). */

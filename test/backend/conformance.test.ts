@@ -150,6 +150,40 @@ for (const kind of KINDS) {
       }
     });
 
+    test("the event refilled for each datagram says where each one came from, read inside the handler, many times round its reused objects", () => {
+      for (const host of ["127.0.0.1", "::1"]) {
+        for (const packedBuffers of MODES[kind]) {
+          const h = new Harness(kind, { recvBuffers: 16, packedBuffers });
+          const server = h.listen(1, host);
+          // 7 senders (127.0.0.1 to .7 on IPv4): each reused object sees them all in turn
+          const senders = Array.from({ length: 7 }, (_, i) =>
+            h.listen(10 + i, host === "::1" ? host : `127.0.0.${1 + i}`),
+          );
+          const wrong: string[] = [];
+          let seen = 0;
+          h.onPacket = (p) => {
+            // each payload names its sender: the event's source must say the same
+            const sender = senders[p.data[0] as number] as SocketAddr;
+            if (p.from.toString() !== sender.toString() || p.size !== p.data.length)
+              wrong.push(`${p.from} for ${sender}`);
+            seen++;
+          };
+          for (let round = 0; round < 40; round++) {
+            senders.forEach((_, i) => {
+              const data = payload(8 + ((round + i) % 50), round);
+              data[0] = i;
+              h.backend.act(0, { kind: "udp-send", socket: 10 + i, to: server, data });
+            });
+            h.until(() => seen === (round + 1) * senders.length);
+            h.events.length = 0;
+          }
+          expect(seen).toBe(280);
+          expect(wrong).toEqual([]);
+          h.backend.close();
+        }
+      }
+    });
+
     test("a burst of 100,000 packets: none corrupted or duplicated, every loss accounted for", () => {
       const h = new Harness(kind, { recvBuffers: 4096 });
       const server = h.listen(1);
