@@ -28,13 +28,13 @@ export interface Sock {
   state: "open" | "closing";
   /** Sends handed to the kernel and not yet completed. */
   inFlight: number;
-  /** UDP: the kernel's drop count for this socket when last read (see `BackendStats.kernelDrops`). */
+  /** UDP: the kernel's drop count for this socket when last read (`BackendStats.kernelDrops`). */
   drops: number;
   /** TUN/TAP: the interface index of the queue's device, or -1 when it could not be read. */
   ifindex: number;
 }
 
-/** A TUN/TAP device with queues bound to this backend: its `tx_dropped` at the first bind and when last read. */
+/** A TUN/TAP device with queues bound here: its `tx_dropped` at the first bind and last read. */
 interface DeviceDrops {
   readonly base: number;
   last: number;

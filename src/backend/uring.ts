@@ -25,7 +25,7 @@ const UD_CANCEL = 4;
 
 const CQE_F_BUFFER = 1;
 const CQE_F_MORE = 2;
-const CQE_F_BUF_MORE = 16; // a packed receive buffer goes on: it is not the kernel's to hand back yet
+const CQE_F_BUF_MORE = 16; // a packed receive buffer goes on: the kernel is not done with it
 const PREP_FAILED = 0xffffffff;
 const MSG_TRUNC = 0x20;
 const ENOBUFS = -105;
@@ -621,7 +621,7 @@ export class UringBackend extends SocketTable implements Backend {
     return 1;
   }
 
-  /** The next reusable source address, now a copy of the raw sockaddr at byte `at` of the buffers. */
+  /** The next reusable source address, now a copy of the raw sockaddr at byte `at` of `#bufs`. */
   #source(at: number): SocketAddr {
     const next = this.#fromNext;
     this.#fromNext = next + 1 === this.#from.length ? 0 : next + 1;

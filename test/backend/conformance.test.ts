@@ -17,7 +17,7 @@ if (process.env.CI === "true" && !probeUring().available) {
   throw new Error(`CI=true but io_uring is unavailable here: ${probeUring().error}`);
 }
 
-/** io_uring runs with packed receive buffers where the kernel has them, and with one datagram per buffer. */
+/** io_uring runs packed (where the kernel can) and with one datagram per buffer. */
 const MODES = { uring: [true, false], epoll: [false] } as const;
 
 function payload(size: number, seed: number): Uint8Array {
