@@ -8,7 +8,8 @@
  * Prints one line containing "listening" with the bound address once every worker is ready, then
  * one stats line per second (unless --quiet). SIGINT or SIGTERM shuts it down gracefully.
  * Datagrams larger than --max-size (default 65507, the largest IPv4 datagram) are dropped and
- * counted rather than echoed cut short.
+ * counted rather than echoed cut short. --buffers sets each worker's `recvBuffers` (default: the
+ * backend's, about 2 MiB of receive memory whatever --max-size).
  */
 import { parseArgs } from "node:util";
 import { Controller, type ControllerEvent, recvBufferSizeFor } from "bun-sansio";
@@ -24,7 +25,7 @@ const { values } = parseArgs({
     backend: { type: "string", default: "auto" },
     host: { type: "string", default: "127.0.0.1" },
     "max-size": { type: "string", default: "65507" },
-    buffers: { type: "string", default: "1024" },
+    buffers: { type: "string" },
     pin: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
   },
@@ -33,7 +34,8 @@ if (values.port === undefined) arg.fail("--port is required (0 picks a free port
 const port = arg.number("port", values.port, 0, 65535);
 const workers = arg.number("workers", values.workers, 1, 64);
 const maxSize = arg.number("max-size", values["max-size"], 1, 65527);
-const buffers = arg.number("buffers", values.buffers, 16, 65536);
+const buffers =
+  values.buffers === undefined ? undefined : arg.number("buffers", values.buffers, 1, 32768);
 const backend = arg.backend(values.backend);
 
 const controller = new Controller({ maxWorkers: workers });
@@ -63,7 +65,7 @@ async function start(index: number, bindPort: number): Promise<EchoReport> {
     module,
     config,
     backend,
-    recvBuffers: buffers,
+    ...(buffers === undefined ? {} : { recvBuffers: buffers }),
     recvBufferSize: recvBufferSizeFor(maxSize), // the largest datagram echoed whole
     ...(values.pin ? { cpu: index % navigator.hardwareConcurrency } : {}),
   });

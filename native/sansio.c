@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdint.h>
@@ -168,6 +169,17 @@ EXPORT int32_t sio_close(int32_t fd) {
   return close(fd) < 0 ? -errno : 0;
 }
 
+// Datagrams the kernel dropped on socket `fd` instead of queueing them for reading (receive
+// queue full, and the socket's other receive-side drops): SO_MEMINFO's SK_MEMINFO_DROPS, counted
+// from the socket's creation (a 32-bit kernel counter). Returns the count, or -errno.
+EXPORT int64_t sio_udp_drops(int32_t fd) {
+  uint32_t info[SK_MEMINFO_VARS];
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0) return -errno;
+  if (len <= SK_MEMINFO_DROPS * sizeof(uint32_t)) return -EOPNOTSUPP;
+  return info[SK_MEMINFO_DROPS];
+}
+
 // Number of open file descriptors of this process (for leak checks).
 EXPORT int32_t sio_count_fds(void) {
   DIR *d = opendir("/proc/self/fd");
@@ -221,9 +233,41 @@ EXPORT int32_t sio_wake(int32_t efd) {
 
 // ---------- io_uring ----------
 
+// struct io_uring_buf_reg as kernels with incrementally consumed buffer rings know it (liburing
+// 2.3's header predates `flags` and `min_left`).
+struct sio_buf_reg {
+  uint64_t ring_addr;
+  uint32_t ring_entries;
+  uint16_t bgid;
+  uint16_t flags;     // IOU_PBUF_RING_INC (kernel 6.12)
+  uint32_t min_left;  // with IOU_PBUF_RING_INC: move to the next buffer below this many bytes left
+  uint32_t resv[5];
+};
+_Static_assert(sizeof(struct sio_buf_reg) == sizeof(struct io_uring_buf_reg), "buf_reg layout");
+#define SIO_PBUF_RING_INC 2
+
+// Registers the provided-buffer ring at `br` (`entries` buffers) as group `bgid`. With
+// `min_left` > 0 its buffers are incrementally consumed: the kernel puts each datagram or packet
+// right after the previous one in the same buffer (IORING_CQE_F_BUF_MORE says the buffer goes
+// on), and retires a buffer once fewer than `min_left` bytes are left in it, so anything of up to
+// `min_left` bytes lands whole. Kernels without `min_left` refuse that with -EINVAL: they check
+// that the reserved bytes it occupies are zero.
+static int register_recv_ring(struct io_uring *ring, void *br, uint32_t entries, uint16_t bgid,
+                              uint32_t min_left) {
+  struct sio_buf_reg reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = (uint64_t)(uintptr_t)br;
+  reg.ring_entries = entries;
+  reg.bgid = bgid;
+  reg.flags = min_left > 0 ? SIO_PBUF_RING_INC : 0;
+  reg.min_left = min_left;
+  return io_uring_register_buf_ring(ring, (struct io_uring_buf_reg *)&reg, 0);
+}
+
 // Feature probe: bit 0 io_uring usable, 1 SINGLE_ISSUER, 2 DEFER_TASKRUN, 3 COOP_TASKRUN,
-// 4 multishot recvmsg, 5 provided-buffer rings, 6 multishot read. Returns -errno when io_uring
-// cannot be set up.
+// 4 multishot recvmsg, 5 provided-buffer rings, 6 multishot read, 7 incrementally consumed
+// buffer rings with a minimum left (see register_recv_ring). Returns -errno when io_uring cannot
+// be set up.
 EXPORT int32_t sio_uring_probe(void) {
   struct io_uring ring;
   int r = io_uring_queue_init(4, &ring, 0);
@@ -246,6 +290,10 @@ EXPORT int32_t sio_uring_probe(void) {
     if (io_uring_register_buf_ring(&ring, &reg, 0) == 0) {
       bits |= 1 << 5;
       io_uring_unregister_buf_ring(&ring, 0);
+    }
+    if (register_recv_ring(&ring, mem, 1, 1, 256) == 0) {
+      bits |= 1 << 7;
+      io_uring_unregister_buf_ring(&ring, 1);
     }
     unmap(mem, bytes);
   }
@@ -387,6 +435,20 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
   unmap(u->failed, sizeof(sio_cqe_t) * u->cqe_cap);
   if (u->eventfd >= 0) close(u->eventfd);
   free(u);
+}
+
+// Makes the receive buffers of a new ring incrementally consumed with `min_left` (see
+// register_recv_ring), before anything is received: one buffer then holds many datagrams or
+// packets. The ring's buffers stay where they are (the kernel reads them from the ring memory
+// again). Returns 0, or -errno (EINVAL: the kernel lacks it, or `min_left` is larger than a
+// buffer), the ring then keeping one datagram per buffer.
+EXPORT int32_t sio_uring_pack_recv(sio_uring_t *u, uint32_t min_left) {
+  if (min_left == 0 || min_left > u->buf_size) return -EINVAL;
+  int r = io_uring_unregister_buf_ring(&u->ring, 0);
+  if (r < 0) return r;
+  r = register_recv_ring(&u->ring, u->br, u->buf_count, 0, min_left);
+  if (r < 0) register_recv_ring(&u->ring, u->br, u->buf_count, 0, 0);
+  return r;
 }
 
 // Addresses and sizes JS needs to view the shared areas. `what`: 0 cmds, 1 cqes, 2 bufs,

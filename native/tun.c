@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -167,4 +170,63 @@ EXPORT int32_t sio_tun_write(int32_t fd, const uint8_t *entries, uint32_t n) {
     }
   }
   return (int32_t)i;
+}
+
+// What the kernel dropped on the device a TUN/TAP queue `fd` is attached to: out[0] gets the
+// device's interface index, out[1] its tx_dropped counter (device-wide, since its creation: above
+// all packets routed into the device while the queue they were sent to was full). Read through
+// rtnetlink in the caller's network namespace. Returns 0, or -errno (EBADFD: the queue is not
+// attached to a device any more).
+EXPORT int32_t sio_tun_drops(int32_t fd, uint64_t *out) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return -errno;
+  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (sock < 0) return -errno;
+  struct {
+    struct nlmsghdr nh;
+    struct ifinfomsg ifi;
+    char attrs[RTA_SPACE(IFNAMSIZ)];
+  } req;
+  memset(&req, 0, sizeof(req));
+  size_t name_len = strnlen(ifr.ifr_name, IFNAMSIZ - 1) + 1;
+  struct rtattr *name = (struct rtattr *)req.attrs;
+  name->rta_type = IFLA_IFNAME;
+  name->rta_len = RTA_LENGTH(name_len);
+  memcpy(RTA_DATA(name), ifr.ifr_name, name_len);
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifi)) + RTA_SPACE(name_len);
+  req.nh.nlmsg_type = RTM_GETLINK;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.ifi.ifi_family = AF_UNSPEC;
+  char reply[16384];
+  int r = -EIO;
+  if (send(sock, &req, req.nh.nlmsg_len, 0) < 0) {
+    r = -errno;
+  } else {
+    ssize_t n = recv(sock, reply, sizeof(reply), 0);
+    struct nlmsghdr *nh = (struct nlmsghdr *)reply;
+    if (n < 0) {
+      r = -errno;
+    } else if (!NLMSG_OK(nh, (size_t)n)) {
+      r = -EIO;
+    } else if (nh->nlmsg_type == NLMSG_ERROR) {
+      r = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+    } else if (nh->nlmsg_type == RTM_NEWLINK) {
+      struct ifinfomsg *ifi = NLMSG_DATA(nh);
+      int left = (int)IFLA_PAYLOAD(nh);
+      r = -EOPNOTSUPP;
+      for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+        // older kernels send a shorter struct: only the fields up to tx_dropped are needed
+        size_t need = offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(uint64_t);
+        if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= need) {
+          memcpy(&out[1], (char *)RTA_DATA(a) + offsetof(struct rtnl_link_stats64, tx_dropped),
+                 sizeof(uint64_t));
+          out[0] = (uint64_t)ifi->ifi_index;
+          r = 0;
+        }
+      }
+    }
+  }
+  close(sock);
+  return r;
 }

@@ -8,8 +8,10 @@ import { native } from "../native/load.ts";
  *
  * Contract: `act()` queues work and never calls back; `poll()` submits what was queued, waits
  * until an event, a wake-up or the timeout, and hands every event to the sink given at creation.
- * Packet data given to the sink is a view of a receive buffer, valid until the sink returns;
- * sending such a view from inside the sink goes out without a copy.
+ * A packet event given to the sink is valid until the sink returns: the backend refills the same
+ * event object for its next packet, `data` is a view of a receive buffer and `from` a source
+ * address that a later datagram overwrites (copy what you keep). Sending such a view from inside
+ * the sink goes out without a copy.
  */
 export interface Backend {
   /** Which implementation this is. */
@@ -62,17 +64,35 @@ export interface BackendStats {
   wakeups: number;
   /** Open sockets. */
   sockets: number;
+  /**
+   * Datagrams or packets the kernel dropped before the backend read them, read when `stats()` is
+   * called: the receive-queue overflows (and other receive drops) of every UDP socket, counted
+   * per socket from its opening (SO_MEMINFO's SK_MEMINFO_DROPS), and the `tx_dropped` counter of
+   * every TUN/TAP device with a bound queue, from the first bind. `tx_dropped` is device-wide: it
+   * counts once per device here, but every backend bound to a queue of the same device reports
+   * the whole device's drops. Sockets and queues closed since keep their share.
+   */
+  kernelDrops: number;
 }
 
 /** Options shared by both backends. */
 export interface BackendOptions {
   /** Where events go. */
   onEvent: EventSink;
-  /** Receive buffers (io_uring: a power of two). Default 1024. */
+  /**
+   * io_uring receive memory, in datagrams or packets of up to 2,048 bytes that can wait at once
+   * for the tasks or for the zero-copy sends that hold them (a power of two; epoll reads batches of
+   * 64 instead). With packed buffers (`UringOptions.packedBuffers`) the memory is
+   * `recvBuffers × min(recvBufferSize, 2048)` bytes, cut into blocks of `4 × recvBufferSize` (at
+   * least 4) that each hold datagrams back to back. Without, it is `recvBuffers` buffers of
+   * `recvBufferSize` bytes, one datagram each. Default 1024, or with one datagram per buffer
+   * larger than 2,048 bytes as many as take about 2 MiB (32 of 65,600 bytes, at least 16).
+   */
   recvBuffers?: number;
   /**
-   * Bytes per receive buffer, default 2048. Datagrams larger than what fits are delivered
-   * truncated and flagged; use 65,600 or more to receive any UDP datagram whole.
+   * The largest datagram or packet received whole, plus room for headers: default 2048.
+   * Datagrams larger than what fits are delivered truncated and flagged; use
+   * `recvBufferSizeFor(MAX_UDP_PAYLOAD)` to receive any UDP datagram whole.
    */
   recvBufferSize?: number;
   /** Datagrams that may wait locally for send capacity before new ones are dropped. Default 65,536. */
@@ -198,5 +218,6 @@ export function zeroStats(): BackendStats {
     submits: 0,
     wakeups: 0,
     sockets: 0,
+    kernelDrops: 0,
   };
 }

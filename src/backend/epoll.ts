@@ -39,6 +39,8 @@ export class EpollBackend extends SocketTable implements Backend {
   readonly #bufsAddr: number;
   readonly #meta: Uint8Array;
   readonly #metaView: DataView;
+  /** The source address of each datagram of a recvmmsg batch: views of its `#meta` entry. */
+  readonly #from: SocketAddr[];
   readonly #sizes = new Int32Array(BATCH); // packet sizes of a TUN/TAP read batch
   readonly #events: Uint8Array;
   readonly #eventsView: DataView;
@@ -60,6 +62,10 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#bufsAddr = ptr(this.#bufs);
     this.#meta = new Uint8Array(BATCH * META_BYTES);
     this.#metaView = new DataView(this.#meta.buffer);
+    this.#from = Array.from(
+      { length: BATCH },
+      (_, i) => new SocketAddr(this.#meta.subarray(i * META_BYTES + 16, i * META_BYTES + 44)),
+    );
     this.#events = new Uint8Array(BATCH * 16);
     this.#eventsView = new DataView(this.#events.buffer);
     this.#entries = new Uint8Array(BATCH * ENTRY_BYTES);
@@ -195,12 +201,10 @@ export class EpollBackend extends SocketTable implements Backend {
     const size = this.#metaView.getInt32(m, true);
     const truncated =
       (this.#metaView.getUint32(m + 4, true) & MSG_TRUNC) !== 0 || size > this.#bufSize;
-    if (truncated) this.counters.truncated++;
     const base = i * this.#bufSize;
     const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
-    const from = new SocketAddr(this.#meta.subarray(m + 16, m + 44));
-    this.counters.eventsIn++;
-    this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+    const from = this.#from[i] as SocketAddr;
+    this.sink(sock.owner, this.udpPacket(sock, from, data, size, truncated));
     return 1;
   }
 

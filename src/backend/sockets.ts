@@ -28,7 +28,23 @@ export interface Sock {
   state: "open" | "closing";
   /** Sends handed to the kernel and not yet completed. */
   inFlight: number;
+  /** UDP: the kernel's drop count for this socket when last read (`BackendStats.kernelDrops`). */
+  drops: number;
+  /** TUN/TAP: the interface index of the queue's device, or -1 when it could not be read. */
+  ifindex: number;
 }
+
+/** A TUN/TAP device with queues bound here: its `tx_dropped` at the first bind and last read. */
+interface DeviceDrops {
+  readonly base: number;
+  last: number;
+  queues: number;
+}
+
+/** A packet event the backend fills anew for each datagram or packet it delivers. */
+type Reused<K extends "udp-packet" | "tun-packet"> = {
+  -readonly [F in keyof Extract<NetEvent, { kind: K }>]: Extract<NetEvent, { kind: K }>[F];
+};
 
 /** Largest packet a TUN/TAP queue takes in one write. */
 const MAX_TUN_PACKET = 65535;
@@ -70,6 +86,26 @@ export abstract class SocketTable {
   readonly #tunById = new Map<number, Sock>();
   readonly #queued: [number, NetEvent][] = [];
   readonly #bound = new Uint8Array(ADDR_BYTES);
+  /** Devices with bound queues, by interface index. */
+  readonly #devices = new Map<number, DeviceDrops>();
+  readonly #deviceRead = new BigUint64Array(2); // sio_tun_drops: interface index, tx_dropped
+  /** Kernel drops of sockets closed and devices unbound since creation. */
+  #closedDrops = 0;
+  readonly #udpPacket: Reused<"udp-packet"> = {
+    kind: "udp-packet",
+    socket: 0,
+    from: SocketAddr.parse("0.0.0.0", 0),
+    data: new Uint8Array(0),
+    size: 0,
+    truncated: false,
+  };
+  readonly #tunPacket: Reused<"tun-packet"> = {
+    kind: "tun-packet",
+    device: 0,
+    data: new Uint8Array(0),
+    size: 0,
+    truncated: false,
+  };
 
   constructor(options: BackendOptions) {
     this.sink = options.onEvent;
@@ -126,7 +162,13 @@ export abstract class SocketTable {
 
   /** See `Backend.stats`. */
   stats(): BackendStats {
-    return { ...this.counters, sockets: this.#byId.size + this.#tunById.size };
+    let kernelDrops = this.#closedDrops;
+    for (const sock of this.openSocks()) {
+      this.#readDrops(sock);
+      if (sock.kind === "udp") kernelDrops += sock.drops;
+    }
+    for (const device of this.#devices.values()) kernelDrops += device.last - device.base;
+    return { ...this.counters, sockets: this.#byId.size + this.#tunById.size, kernelDrops };
   }
 
   /** Queues an event for delivery at the start of the next poll (never re-enters the sink). */
@@ -156,12 +198,19 @@ export abstract class SocketTable {
     if (this.socks[sock.index] !== sock) return;
     this.socks[sock.index] = undefined;
     const extra = error === undefined ? {} : { error };
+    this.#readDrops(sock); // its last count stays in kernelDrops
     if (sock.kind === "udp") {
       this.#byId.delete(sock.id);
+      this.#closedDrops += sock.drops;
       native().sio_close(sock.fd);
       this.queue(sock.owner, { kind: "udp-closed", socket: sock.id, ...extra });
     } else {
       this.#tunById.delete(sock.id);
+      const device = this.#devices.get(sock.ifindex);
+      if (device !== undefined && --device.queues === 0) {
+        this.#closedDrops += device.last - device.base;
+        this.#devices.delete(sock.ifindex);
+      }
       this.queue(sock.owner, { kind: "tun-unbound", device: sock.id, ...extra });
     }
   }
@@ -178,10 +227,32 @@ export abstract class SocketTable {
   }
 
   /**
-   * The event for `data`, a packet read from a TUN/TAP queue into a buffer of `bufferSize` bytes.
-   * The kernel cuts a longer packet to the buffer silently, so a packet that fills its buffer is
-   * checked against its IP header: truncated when the header declares more (`size` says how
-   * much) or cannot tell.
+   * The event for a datagram received on `sock` (`size` bytes, of which `data` holds the first
+   * ones when `truncated`), counted. The same object is refilled for every datagram.
+   */
+  protected udpPacket(
+    sock: Sock,
+    from: SocketAddr,
+    data: Uint8Array,
+    size: number,
+    truncated: boolean,
+  ): NetEvent {
+    if (truncated) this.counters.truncated++;
+    this.counters.eventsIn++;
+    const e = this.#udpPacket;
+    e.socket = sock.id;
+    e.from = from;
+    e.data = data;
+    e.size = size;
+    e.truncated = truncated;
+    return e;
+  }
+
+  /**
+   * The event for `data`, a packet read from a TUN/TAP queue into a buffer of `bufferSize` bytes,
+   * counted (the same object is refilled for every packet). The kernel cuts a longer packet to
+   * the buffer silently, so a packet that fills its buffer is checked against its IP header:
+   * truncated when the header declares more (`size` says how much) or cannot tell.
    */
   protected tunPacket(sock: Sock, data: Uint8Array, bufferSize: number): NetEvent {
     let size = data.length;
@@ -193,7 +264,12 @@ export abstract class SocketTable {
       if (truncated) this.counters.truncated++;
     }
     this.counters.eventsIn++;
-    return { kind: "tun-packet", device: sock.id, data, size, truncated };
+    const e = this.#tunPacket;
+    e.device = sock.id;
+    e.data = data;
+    e.size = size;
+    e.truncated = truncated;
+    return e;
   }
 
   /** Every socket still in the table. */
@@ -260,9 +336,46 @@ export abstract class SocketTable {
   #add(kind: Sock["kind"], id: number, owner: number, fd: number, tap = false): Sock {
     let index = this.socks.indexOf(undefined);
     if (index < 0) index = this.socks.length;
-    const sock: Sock = { kind, tap, index, id, owner, fd, state: "open", inFlight: 0 };
+    const sock: Sock = {
+      kind,
+      tap,
+      index,
+      id,
+      owner,
+      fd,
+      state: "open",
+      inFlight: 0,
+      drops: 0,
+      ifindex: -1,
+    };
     this.socks[index] = sock;
     return sock;
+  }
+
+  /**
+   * Reads the kernel's drop count of a UDP socket, or the `tx_dropped` of a TUN/TAP queue's
+   * device (the queue's first read finds the device and, for its first queue, the baseline).
+   * A count that cannot be read (a device deleted under its queue) keeps its last value.
+   */
+  #readDrops(sock: Sock): void {
+    if (sock.kind === "udp") {
+      const drops = Number(native().sio_udp_drops(sock.fd));
+      if (drops >= 0) sock.drops = drops;
+      return;
+    }
+    const out = this.#deviceRead;
+    if (native().sio_tun_drops(sock.fd, out) < 0) return;
+    const ifindex = Number(out[0]);
+    const txDropped = Number(out[1]);
+    if (sock.ifindex === -1) {
+      sock.ifindex = ifindex;
+      const known = this.#devices.get(ifindex);
+      if (known === undefined)
+        this.#devices.set(ifindex, { base: txDropped, last: txDropped, queues: 1 });
+      else known.queues++;
+    }
+    const device = this.#devices.get(sock.ifindex);
+    if (device !== undefined && ifindex === sock.ifindex) device.last = txDropped;
   }
 
   #bind(owner: number, id: number, fd: number): void {
@@ -273,6 +386,7 @@ export abstract class SocketTable {
     }
     const sock = this.#add("tun", id, owner, fd, checked === IFF_TAP);
     this.#tunById.set(id, sock);
+    this.#readDrops(sock); // the device's drops count from here
     this.queue(owner, { kind: "tun-bind-result", device: id });
     this.armReceive(sock);
   }

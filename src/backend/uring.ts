@@ -1,5 +1,5 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
-import { SocketAddr } from "../io/addr.ts";
+import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
 import { type Native, native } from "../native/load.ts";
 import {
   type Backend,
@@ -31,6 +31,7 @@ const UD_CANCEL = 4;
 
 const CQE_F_BUFFER = 1;
 const CQE_F_MORE = 2;
+const CQE_F_BUF_MORE = 16; // a packed receive buffer goes on: the kernel is not done with it
 const PREP_FAILED = 0xffffffff;
 const MSG_TRUNC = 0x20;
 const ENOBUFS = -105;
@@ -61,6 +62,43 @@ export interface UringOptions extends BackendOptions {
    * Default: when the kernel has it.
    */
   multishotRead?: boolean;
+  /**
+   * Pack received datagrams and packets back to back into blocks of `4 × recvBufferSize`, each
+   * taking only its own size (plus 44 bytes of headers for a datagram), instead of one buffer of
+   * `recvBufferSize` each: incrementally consumed buffers that the kernel retires once less than
+   * `recvBufferSize` is left, so anything up to that size still lands whole (IOU_PBUF_RING_INC
+   * with `min_left`; see `UringProbe.packedBuffers`). Default: when the kernel has it.
+   */
+  packedBuffers?: boolean;
+}
+
+/** Receive memory by default: 1024 buffers of the default 2,048 bytes. */
+const RECV_MEMORY = 1024 * 2048;
+/** The datagram size packed receive memory is sized for (`BackendOptions.recvBuffers`). */
+const ORDINARY_DATAGRAM = 2048;
+/** Datagrams of `recvBufferSize` a packed block holds at least. */
+const BLOCK_DATAGRAMS = 4;
+
+/**
+ * How the io_uring receive memory is cut: `count` buffers of `size` bytes, where a buffer holds
+ * one datagram or, packed, a block of them (see `BackendOptions.recvBuffers`).
+ */
+function recvLayout(
+  recvBuffers: number | undefined,
+  recvBufferSize: number,
+  packed: boolean,
+): { count: number; size: number } {
+  if (packed) {
+    const size = BLOCK_DATAGRAMS * recvBufferSize;
+    const memory = (recvBuffers ?? 1024) * Math.min(recvBufferSize, ORDINARY_DATAGRAM);
+    return { count: powerOfTwoAtLeast(Math.max(4, Math.ceil(memory / size))), size };
+  }
+  const fitting = powerOfTwoAtLeast(Math.ceil(RECV_MEMORY / recvBufferSize));
+  return { count: recvBuffers ?? Math.max(16, Math.min(1024, fitting)), size: recvBufferSize };
+}
+
+function powerOfTwoAtLeast(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
 }
 
 /** What the io_uring feature probe found (see `probeUring`). */
@@ -75,6 +113,12 @@ export interface UringProbe {
   readonly bufferRings: boolean;
   /** IORING_OP_READ_MULTISHOT (kernel 6.7): one read request delivers every TUN/TAP packet. */
   readonly multishotRead: boolean;
+  /**
+   * Incrementally consumed provided buffers (IOU_PBUF_RING_INC, kernel 6.12) with a minimum size
+   * left (`min_left`: upstream in 2026, backported to stable series; 6.18.44 has it), which
+   * `UringOptions.packedBuffers` needs.
+   */
+  readonly packedBuffers: boolean;
 }
 
 /** Probes what io_uring offers on this kernel (never throws for missing support). */
@@ -91,6 +135,7 @@ export function probeUring(): UringProbe {
       multishotRecvmsg: false,
       bufferRings: false,
       multishotRead: false,
+      packedBuffers: false,
     };
   }
   return {
@@ -101,8 +146,12 @@ export function probeUring(): UringProbe {
     multishotRecvmsg: (bits & 16) !== 0,
     bufferRings: (bits & 32) !== 0,
     multishotRead: (bits & 64) !== 0,
+    packedBuffers: (bits & 128) !== 0,
   };
 }
+
+/** Whether this kernel has packed buffers (probed once per thread). */
+let packedBuffersHere: boolean | undefined;
 
 /**
  * io_uring cannot be used here (missing, disabled, or not allowed to lock its memory): `"auto"`
@@ -147,6 +196,10 @@ export class UringBackend extends SocketTable implements Backend {
   readonly setupFlags: number;
   /** TUN/TAP queues are read with multishot reads (see `UringOptions.multishotRead`). */
   readonly multishotRead: boolean;
+  /** Received datagrams and packets are packed into blocks (see `UringOptions.packedBuffers`). */
+  readonly packedBuffers: boolean;
+  /** Bytes of receive buffers (see `BackendOptions.recvBuffers`). */
+  readonly recvMemory: number;
   readonly #n: Native;
   readonly #ring: Pointer;
   readonly #cmds: DataView;
@@ -155,10 +208,18 @@ export class UringBackend extends SocketTable implements Backend {
   #cmdCount = 0;
   readonly #cqes: DataView;
   readonly #bufs: Uint8Array;
-  readonly #bufs32: Uint32Array; // the same memory, for the recvmsg_out headers
+  readonly #bufsView: DataView; // the same memory, for the recvmsg_out headers
   readonly #bufsAddr: number;
+  /** Bytes per receive buffer: one datagram's, or a block of them when packed. */
   readonly #bufSize: number;
+  /** The largest datagram or packet received whole, with its headers (`recvBufferSize`). */
+  readonly #recvSize: number;
   readonly #payloadOffset: number;
+  readonly #filled: Int32Array; // bytes the kernel has put in each (packed) buffer so far
+  /** Source addresses handed out with datagrams, each reused in turn (copies of the buffer's). */
+  readonly #from: SocketAddr[];
+  readonly #fromView: DataView; // their bytes
+  #fromNext = 0;
   readonly #slots: Uint8Array;
   readonly #slotsAddr: number;
   readonly #smallCount: number;
@@ -196,13 +257,25 @@ export class UringBackend extends SocketTable implements Backend {
     const n = native();
     this.#n = n;
     const entries = options.entries ?? 1024;
-    const bufCount = options.recvBuffers ?? 1024;
-    this.#bufSize = options.recvBufferSize ?? 2048;
-    if (!Number.isInteger(this.#bufSize) || this.#bufSize % 8 !== 0 || this.#bufSize < 256) {
+    const recvSize = options.recvBufferSize ?? 2048;
+    if (!Number.isInteger(recvSize) || recvSize % 8 !== 0 || recvSize < 256) {
       throw new RangeError(
-        `recvBufferSize must be a multiple of 8 and at least 256, got ${this.#bufSize}`,
+        `recvBufferSize must be a multiple of 8 and at least 256, got ${recvSize}`,
       );
     }
+    const wanted = options.recvBuffers;
+    if (
+      wanted !== undefined &&
+      (!Number.isInteger(wanted) || wanted < 1 || wanted > 32768 || (wanted & (wanted - 1)) !== 0)
+    ) {
+      throw new RangeError(`recvBuffers must be a power of two from 1 to 32768, got ${wanted}`);
+    }
+    packedBuffersHere ??= probeUring().packedBuffers;
+    this.packedBuffers = packedBuffersHere && options.packedBuffers !== false;
+    const { count: bufCount, size: bufSize } = recvLayout(wanted, recvSize, this.packedBuffers);
+    this.#recvSize = recvSize;
+    this.#bufSize = bufSize;
+    this.recvMemory = bufCount * bufSize;
     const small = options.sendSlots ?? 1024;
     const large = options.largeSendSlots ?? 16;
     this.#smallSize = 2048;
@@ -222,6 +295,16 @@ export class UringBackend extends SocketTable implements Backend {
     );
     if (ring === null) throw setupError(err[0] as number);
     this.#ring = ring as Pointer;
+    if (this.packedBuffers) {
+      const packed = n.sio_uring_pack_recv(ring, recvSize);
+      if (packed < 0) {
+        n.sio_uring_free(ring);
+        const e = ioError(packed);
+        throw new UringUnavailableError(
+          `io_uring refused packed receive buffers (${e.code}: ${e.message}); use packedBuffers: false`,
+        );
+      }
+    }
     const info = (what: number) => n.sio_uring_info(ring, what) as number;
     this.#cmds = new DataView(toArrayBuffer(info(0) as Pointer, 0, entries * CMD_BYTES));
     this.#cmdBytes = new Uint8Array(this.#cmds.buffer);
@@ -230,7 +313,17 @@ export class UringBackend extends SocketTable implements Backend {
     this.#bufs = new Uint8Array(
       toArrayBuffer(this.#bufsAddr as Pointer, 0, bufCount * this.#bufSize),
     );
-    this.#bufs32 = new Uint32Array(this.#bufs.buffer);
+    this.#bufsView = new DataView(this.#bufs.buffer);
+    this.#filled = new Int32Array(bufCount);
+    // one per buffer and per ordinary datagram of `recvBuffers`: a kept `from` lasts at least as
+    // many later datagrams as when it was a view of a receive buffer, one datagram per buffer
+    const fromCount = Math.max(bufCount, wanted ?? 1024);
+    const fromBytes = new Uint8Array(fromCount * ADDR_BYTES);
+    this.#fromView = new DataView(fromBytes.buffer);
+    this.#from = Array.from(
+      { length: fromCount },
+      (_, i) => new SocketAddr(fromBytes.subarray(i * ADDR_BYTES, (i + 1) * ADDR_BYTES)),
+    );
     this.#slotsAddr = info(3);
     this.#slots = new Uint8Array(
       toArrayBuffer(
@@ -510,16 +603,21 @@ export class UringBackend extends SocketTable implements Backend {
     const sock = this.socks[index];
     let delivered = 0;
     if (flags !== PREP_FAILED && (flags & CQE_F_BUFFER) !== 0) {
+      // `res` bytes at the buffer's fill mark: always its start unless packed
       const buffer = flags >>> 16;
-      this.#bufferHeld[buffer] = 1;
-      this.counters.buffersOutstanding++;
+      const at = buffer * this.#bufSize + (this.#filled[buffer] as number);
+      if (res > 0) this.#filled[buffer] = (this.#filled[buffer] as number) + res;
       if (res >= 0 && sock !== undefined && sock.state === "open") {
         delivered =
-          sock.kind === "udp"
-            ? this.#deliverPacket(sock, buffer)
-            : this.#deliverRead(sock, buffer, res);
+          sock.kind === "udp" ? this.#deliverPacket(sock, at) : this.#deliverRead(sock, at, res);
       }
-      if (this.#bufferRefs[buffer] === 0) this.#recycle(buffer);
+      if ((flags & CQE_F_BUF_MORE) === 0) {
+        // the kernel is done with the buffer: it goes back once no zero-copy send holds it
+        this.#filled[buffer] = 0;
+        this.#bufferHeld[buffer] = 1;
+        this.counters.buffersOutstanding++;
+        if (this.#bufferRefs[buffer] === 0) this.#recycle(buffer);
+      }
     }
     const more = flags !== PREP_FAILED && (flags & CQE_F_MORE) !== 0;
     if (more || sock === undefined) return delivered;
@@ -536,30 +634,34 @@ export class UringBackend extends SocketTable implements Backend {
     return delivered;
   }
 
-  #deliverPacket(sock: Sock, buffer: number): number {
-    const base = buffer * this.#bufSize;
-    const size = this.#bufs32[(base >>> 2) + 2] as number; // io_uring_recvmsg_out.payloadlen
-    const outFlags = this.#bufs32[(base >>> 2) + 3] as number; // .flags
-    const room = this.#bufSize - this.#payloadOffset;
+  /** Delivers the datagram at byte `at` of the receive buffers (io_uring_recvmsg_out first). */
+  #deliverPacket(sock: Sock, at: number): number {
+    const size = this.#bufsView.getUint32(at + 8, true); // io_uring_recvmsg_out.payloadlen
+    const outFlags = this.#bufsView.getUint32(at + 12, true); // .flags
+    // a packed buffer may have had room for more: what does not fit recvBufferSize is cut the same
+    const room = this.#recvSize - this.#payloadOffset;
     const length = Math.min(size, room);
     const truncated = (outFlags & MSG_TRUNC) !== 0 || size > room;
-    if (truncated) this.counters.truncated++;
-    const from = new SocketAddr(this.#bufs.subarray(base + 16, base + 16 + 28));
-    const data = this.#bufs.subarray(
-      base + this.#payloadOffset,
-      base + this.#payloadOffset + length,
-    );
-    this.counters.eventsIn++;
-    this.sink(sock.owner, { kind: "udp-packet", socket: sock.id, from, data, size, truncated });
+    const data = this.#bufs.subarray(at + this.#payloadOffset, at + this.#payloadOffset + length);
+    this.sink(sock.owner, this.udpPacket(sock, this.#source(at + 16), data, size, truncated));
     return 1;
   }
 
-  /** Delivers a packet read from a TUN/TAP queue (`res` bytes at offset 0 of the buffer). */
-  #deliverRead(sock: Sock, buffer: number, res: number): number {
+  /** The next reusable source address, now a copy of the raw sockaddr at byte `at` of `#bufs`. */
+  #source(at: number): SocketAddr {
+    const next = this.#fromNext;
+    this.#fromNext = next + 1 === this.#from.length ? 0 : next + 1;
+    const to = next * ADDR_BYTES;
+    for (let i = 0; i < ADDR_BYTES; i += 4)
+      this.#fromView.setUint32(to + i, this.#bufsView.getUint32(at + i, true), true);
+    return this.#from[next] as SocketAddr;
+  }
+
+  /** Delivers a packet read from a TUN/TAP queue (`res` bytes at byte `at` of the buffers). */
+  #deliverRead(sock: Sock, at: number, res: number): number {
     if (res === 0) return 0;
-    const base = buffer * this.#bufSize;
-    const data = this.#bufs.subarray(base, base + Math.min(res, this.#bufSize));
-    this.sink(sock.owner, this.tunPacket(sock, data, this.#bufSize));
+    const data = this.#bufs.subarray(at, at + Math.min(res, this.#recvSize));
+    this.sink(sock.owner, this.tunPacket(sock, data, this.#recvSize));
     return 1;
   }
 

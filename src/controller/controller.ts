@@ -116,6 +116,12 @@ export interface WorkerStats {
   /** Datagrams dropped because the backend's send queue was full. */
   readonly sendDrops: number;
   /**
+   * Datagrams and packets the kernel dropped before the worker read them: its UDP sockets'
+   * receive-queue overflows, and the `tx_dropped` of the TUN/TAP devices it binds (device-wide:
+   * workers bound to queues of one device each report the device's figure).
+   */
+  readonly kernelDrops: number;
+  /**
    * Bus messages the worker could not send: full ring on an unsafe send, a destination's queue at
    * its cap (`busCapped`), or a destination that is gone or stalled.
    */
@@ -484,6 +490,7 @@ export class Controller {
         bufferExhaustion: s.bufferExhaustion,
         buffersOutstanding: s.buffersOutstanding,
         sendDrops: s.sendDrops,
+        kernelDrops: s.kernelDrops,
         busDrops: s.busDrops,
         busCapped: s.busCapped,
         busQueuedBytes: s.busQueuedBytes,

@@ -1,6 +1,7 @@
 /**
  * A socket address (IPv4 or IPv6 plus port) kept in the kernel's own sockaddr layout, so the
- * backends hand it to the kernel without conversion. The text form is computed on demand.
+ * backends hand it to the kernel without conversion. The text form is computed on demand, from
+ * the bytes as they are then (a backend reuses the `from` of received datagrams).
  */
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -10,7 +11,6 @@ export const ADDR_BYTES = 28;
 export class SocketAddr {
   /** Raw sockaddr bytes (a view: see `copy`). */
   readonly raw: Uint8Array;
-  #text: string | undefined;
 
   /** Wraps raw sockaddr bytes (not copied). Use `SocketAddr.parse` to build one from text. */
   constructor(raw: Uint8Array) {
@@ -55,12 +55,9 @@ export class SocketAddr {
 
   /** The address in text form ("127.0.0.1", "::1"). */
   get address(): string {
-    if (this.#text === undefined)
-      this.#text =
-        this.family === 4
-          ? formatIPv4(this.raw.subarray(4, 8))
-          : formatIPv6(this.raw.subarray(8, 24));
-    return this.#text;
+    return this.family === 4
+      ? formatIPv4(this.raw.subarray(4, 8))
+      : formatIPv6(this.raw.subarray(8, 24));
   }
 
   /** A copy that does not share memory with a receive buffer (keep this one past a drain). */

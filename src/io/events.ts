@@ -70,9 +70,12 @@ export type NetEvent =
       readonly error?: IoError;
     }
   /**
-   * A datagram. `data` and `from` are views into a receive buffer, valid until the handler
-   * returns (copy to keep). `size` is the datagram's real size; `truncated` says `data` holds
-   * only its first bytes because the receive buffer was smaller.
+   * A datagram, valid until the handler returns: the backend refills this same object for its
+   * next datagram, `data` is a view into a receive buffer, and `from` is the backend's, overwritten
+   * by a later datagram (after at least `recvBuffers` - 1 more on io_uring, with the next batch on
+   * epoll). Copy what you keep: `data.slice()`, `from.copy()`, never the objects. `size` is the
+   * datagram's real size; `truncated` says `data` holds only its first bytes because the receive
+   * buffer was smaller.
    */
   | {
       readonly kind: "udp-packet";
@@ -89,8 +92,9 @@ export type NetEvent =
   /** The queue is bound, or could not be (`error`: EEXIST id taken, EBADF not an open fd...). */
   | { readonly kind: "tun-bind-result"; readonly device: number; readonly error?: IoError }
   /**
-   * A packet the kernel sent into the device. `data` is a view of a receive buffer, valid until
-   * the handler returns (copy to keep). `truncated` says `data` holds only the packet's first
+   * A packet the kernel sent into the device, valid until the handler returns: the backend refills
+   * this same object for its next packet, and `data` is a view of a receive buffer (copy what you
+   * keep: `data.slice()`, never the objects). `truncated` says `data` holds only the packet's first
    * bytes because the receive buffer was smaller (keep it at least the MTU, plus 14 for TAP);
    * `size` is then the size the packet's IP header declares (the kernel does not tell).
    */

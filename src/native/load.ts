@@ -11,6 +11,7 @@ const { i32, u32, i64, i64_fast, u64, u64_fast, ptr, void: none } = FFIType;
 const symbols = {
   sio_udp_bind: { args: [ptr, i32, i32, i32, i32, ptr], returns: i32 },
   sio_close: { args: [i32], returns: i32 },
+  sio_udp_drops: { args: [i32], returns: i64_fast },
   sio_count_fds: { args: [], returns: i32 },
   sio_pin_cpu: { args: [i32], returns: i32 },
   sio_current_cpu: { args: [], returns: i32 },
@@ -22,6 +23,7 @@ const symbols = {
   sio_uring_new: { args: [u32, u32, u32, u32, u32, u32, u32, u32, ptr], returns: ptr },
   sio_uring_free: { args: [ptr], returns: none },
   sio_uring_info: { args: [ptr, u32], returns: u64_fast },
+  sio_uring_pack_recv: { args: [ptr, u32], returns: i32 },
   sio_uring_enter: { args: [ptr, u32, i64], returns: i32 },
   sio_uring_submit: { args: [ptr, u32], returns: i32 },
   sio_tun_open: { args: [ptr, i32, i32, ptr], returns: i32 },
@@ -32,6 +34,7 @@ const symbols = {
   sio_tun_check: { args: [i32], returns: i32 },
   sio_tun_read: { args: [i32, ptr, u32, u32, ptr], returns: i32 },
   sio_tun_write: { args: [i32, ptr, u32], returns: i32 },
+  sio_tun_drops: { args: [i32, ptr], returns: i32 },
   sio_epoll_new: { args: [], returns: i32 },
   sio_epoll_ctl: { args: [i32, i32, i32, u32, u64], returns: i32 },
   sio_epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },

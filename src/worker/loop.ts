@@ -409,6 +409,7 @@ export class WorkerLoop {
         bufferExhaustion: b.bufferExhaustion,
         buffersOutstanding: b.buffersOutstanding,
         sendDrops: b.sendDrops,
+        kernelDrops: b.kernelDrops,
         busDrops: e.full + e.undeliverable + e.capped + this.#dropped,
         busCapped: e.capped,
         busQueuedBytes: e.queuedBytes,

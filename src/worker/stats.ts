@@ -20,6 +20,7 @@ const FIELDS = [
   "bufferExhaustion",
   "buffersOutstanding",
   "sendDrops",
+  "kernelDrops",
   "busDrops",
   "busCapped",
   "busQueuedBytes",

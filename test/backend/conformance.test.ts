@@ -3,12 +3,22 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { openFileDescriptors, probeUring, SocketAddr } from "../../src/index.ts";
+import {
+  MAX_UDP_PAYLOAD,
+  openFileDescriptors,
+  probeUring,
+  recvBufferSizeFor,
+  SocketAddr,
+  UringBackend,
+} from "../../src/index.ts";
 import { Harness, KINDS } from "./harness.ts";
 
 if (process.env.CI === "true" && !probeUring().available) {
   throw new Error(`CI=true but io_uring is unavailable here: ${probeUring().error}`);
 }
+
+/** io_uring runs packed (where the kernel can) and with one datagram per buffer. */
+const MODES = { uring: [true, false], epoll: [false] } as const;
 
 function payload(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
@@ -87,8 +97,10 @@ for (const kind of KINDS) {
     });
 
     test("datagrams of 0, 1, 1472 and 65507 bytes; truncation is reported, never silent", () => {
-      for (const recvBufferSize of [2048, 65600]) {
-        const h = new Harness(kind, { recvBufferSize, recvBuffers: 64 });
+      for (const [recvBufferSize, packedBuffers] of [2048, 65600].flatMap((size) =>
+        MODES[kind].map((packed) => [size, packed] as const),
+      )) {
+        const h = new Harness(kind, { recvBufferSize, recvBuffers: 64, packedBuffers });
         const server = h.listen(1);
         h.listen(2);
         const sizes = [0, 1, 1472, 65507];
@@ -107,6 +119,68 @@ for (const kind of KINDS) {
         }
         expect(h.backend.stats().truncated).toBe(recvBufferSize === 2048 ? 1 : 0);
         h.backend.close();
+      }
+    });
+
+    test("receive buffers for 65,507 B: bursts mixing 64 B and 65,507 B datagrams all arrive whole and intact, in order", () => {
+      for (const packedBuffers of MODES[kind]) {
+        const h = new Harness(kind, {
+          recvBufferSize: recvBufferSizeFor(MAX_UDP_PAYLOAD),
+          packedBuffers,
+        });
+        const server = h.listen(1);
+        h.listen(2);
+        for (let round = 0; round < 30; round++) {
+          // 2 of the largest and 8 small ones of varied sizes (~150 kB: what a socket holds)
+          const sent = Array.from({ length: 10 }, (_, i) => {
+            const seq = round * 10 + i;
+            return payload(i % 5 === 2 ? MAX_UDP_PAYLOAD : 64 + (seq % 7) * 13, seq);
+          });
+          for (const data of sent)
+            h.backend.act(0, { kind: "udp-send", socket: 2, to: server, data });
+          expect(h.until(() => h.packets(1).length === sent.length)).toBe(true);
+          const got = h.packets(1);
+          expect(got.map((p) => [p.size, p.truncated])).toEqual(sent.map((d) => [d.length, false]));
+          expect(got.map((p) => p.data)).toEqual(sent);
+          h.events.length = 0;
+        }
+        expect(h.backend.stats().kernelDrops).toBe(0);
+        expect(h.backend.stats().truncated).toBe(0);
+        h.backend.close();
+      }
+    });
+
+    test("the event refilled for each datagram says where each one came from, read inside the handler, many times round its reused objects", () => {
+      for (const host of ["127.0.0.1", "::1"]) {
+        for (const packedBuffers of MODES[kind]) {
+          const h = new Harness(kind, { recvBuffers: 16, packedBuffers });
+          const server = h.listen(1, host);
+          // 7 senders (127.0.0.1 to .7 on IPv4): each reused object sees them all in turn
+          const senders = Array.from({ length: 7 }, (_, i) =>
+            h.listen(10 + i, host === "::1" ? host : `127.0.0.${1 + i}`),
+          );
+          const wrong: string[] = [];
+          let seen = 0;
+          h.onPacket = (p) => {
+            // each payload names its sender: the event's source must say the same
+            const sender = senders[p.data[0] as number] as SocketAddr;
+            if (p.from.toString() !== sender.toString() || p.size !== p.data.length)
+              wrong.push(`${p.from} for ${sender}`);
+            seen++;
+          };
+          for (let round = 0; round < 40; round++) {
+            senders.forEach((_, i) => {
+              const data = payload(8 + ((round + i) % 50), round);
+              data[0] = i;
+              h.backend.act(0, { kind: "udp-send", socket: 10 + i, to: server, data });
+            });
+            h.until(() => seen === (round + 1) * senders.length);
+            h.events.length = 0;
+          }
+          expect(seen).toBe(280);
+          expect(wrong).toEqual([]);
+          h.backend.close();
+        }
       }
     });
 
@@ -159,6 +233,47 @@ for (const kind of KINDS) {
       expect(lost).toBeLessThanOrEqual(kernelDrops);
       expect(received).toBeGreaterThan(0);
       h.backend.close();
+    });
+
+    test("kernelDrops: none while nothing overflows; a socket flooded while its backend does not poll counts each datagram it lost, and keeps them once closed", () => {
+      const server = new Harness(kind);
+      const client = new Harness(kind);
+      const to = server.listen(1);
+      client.listen(1);
+      let received = 0;
+      server.onPacket = () => received++;
+      const send = (count: number) => {
+        const sent = client.backend.stats().packetsOut + count;
+        for (let i = 0; i < count; i++) {
+          client.backend.act(0, { kind: "udp-send", socket: 1, to, data: payload(1000, i) });
+          if (i % 64 === 63) client.backend.poll(0);
+        }
+        expect(client.until(() => client.backend.stats().packetsOut >= sent)).toBe(true);
+      };
+      const drain = () => {
+        let idle = 0;
+        while (idle < 5) {
+          idle = server.backend.poll(20) === 0 ? idle + 1 : 0;
+          server.events.length = 0;
+        }
+      };
+      send(20);
+      drain();
+      expect(received).toBe(20);
+      expect(server.backend.stats().kernelDrops).toBe(0);
+      // 20 MB while the server does not poll: far more than its socket and receive buffers hold
+      const total = 20_000;
+      send(total);
+      drain();
+      const drops = server.backend.stats().kernelDrops;
+      expect(drops).toBeGreaterThan(0);
+      expect(received - 20 + drops).toBe(total); // each datagram arrived or was counted
+      expect(client.backend.stats().sendErrors).toBe(0);
+      server.backend.act(0, { kind: "udp-unlisten", socket: 1 });
+      server.until(() => server.events.some((e) => e.kind === "udp-closed"));
+      expect(server.backend.stats().kernelDrops).toBe(drops);
+      server.backend.close();
+      client.backend.close();
     });
 
     test("more operations per poll than the submission queue holds: every echo intact, once", () => {
@@ -302,6 +417,33 @@ for (const kind of KINDS) {
     });
   });
 }
+
+describe("io_uring receive memory", () => {
+  const make = (options: {
+    recvBuffers?: number;
+    recvBufferSize?: number;
+    packedBuffers?: boolean;
+  }) => new UringBackend({ onEvent: () => {}, ...options });
+
+  test("packed where the kernel has it; about 2 MiB by default whatever the buffer size; recvBuffers scales it", () => {
+    const b = make({});
+    expect(b.packedBuffers).toBe(probeUring().packedBuffers);
+    b.close();
+    const MiB = 1024 * 1024;
+    for (const packedBuffers of [true, false]) {
+      for (const recvBufferSize of [2048, recvBufferSizeFor(MAX_UDP_PAYLOAD)]) {
+        const d = make({ recvBufferSize, packedBuffers });
+        expect(d.recvMemory).toBeGreaterThanOrEqual(2 * MiB);
+        expect(d.recvMemory).toBeLessThanOrEqual(2 * MiB + 4 * recvBufferSize);
+        d.close();
+      }
+      const more = make({ recvBuffers: 4096, packedBuffers });
+      expect(more.recvMemory).toBe(8 * MiB);
+      more.close();
+    }
+    expect(() => make({ recvBuffers: 1000 })).toThrow(RangeError);
+  });
+});
 
 /** The kernel's UDP receive errors (all sockets; they include buffer overflows), IPv4 + IPv6. */
 function udpDrops(): number {

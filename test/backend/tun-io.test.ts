@@ -1,9 +1,9 @@
 /**
  * TUN packet I/O through both backends (and io_uring with one read per packet), in a private
  * network namespace per run: kernel to device and back (zero-copy), a checked burst both ways,
- * truncation, refused writes, bad binds, unbind and re-bind, and a device deleted under a bound
- * queue. Needs root (CI runs as root); elsewhere it skips with the reason printed, and under
- * CI=true a missing prerequisite fails.
+ * truncation, refused writes, bad binds, unbind and re-bind, the device's drops in kernelDrops,
+ * and a device deleted under a bound queue. Needs root (CI runs as root); elsewhere it skips with
+ * the reason printed, and under CI=true a missing prerequisite fails.
  */
 import { describe, expect, test } from "bun:test";
 import { probeUring } from "../../src/index.ts";
@@ -67,6 +67,7 @@ describe.each(RUNS)("TUN I/O: %s", (_label, args, multishot) => {
     expect(s["bind errors"]).toEqual(["1:EEXIST", "2:EEXIST", "3:ENOTTY", "4:EBADF", "5:EBADF"]);
     expect(s.unbind).toEqual({ event: { kind: "tun-unbound", device: 1 }, sockets: 1 });
     expect(s["bound again"]).toEqual({ device: 6 });
+    expect(s["kernel drops"]).toEqual({ before: 0, counted: true, accounted: true });
     expect(s["device deleted"]).toEqual({ code: "EBADFD", sockets: 1 });
     expect(s.stats).toEqual({ sendErrors: 3, truncated: 1 });
   });

@@ -263,3 +263,19 @@ describe("a runaway heap", () => {
     expect(controller.stats()[0]?.heapBytes).toBeLessThan(192 * 2 ** 20);
   });
 });
+
+describe("stats that tell the truth", () => {
+  test("datagrams the kernel dropped while the worker was busy show in its stats", async () => {
+    const port = await freePort();
+    const { controller, log, send } = await lab(1, { controller: { stallMs: 0 } });
+    send(0, { op: "listen", port });
+    await log.message("listening", (d) => d.listening === 0);
+    expect(controller.stats()[0]?.kernelDrops).toBe(0);
+    send(0, { op: "busy", ms: 500 });
+    await Bun.sleep(100); // the worker is busy: its socket's receive queue fills, then overflows
+    const flood = await Bun.udpSocket({});
+    for (let i = 0; i < 5000; i++) flood.send(new Uint8Array(1000), port, "127.0.0.1");
+    flood.close();
+    await statsUntil(controller, "kernel drops", (x) => (x[0]?.kernelDrops ?? 0) > 0);
+  });
+});

@@ -136,18 +136,24 @@ test("receive-buffer exhaustion shows in the controller's stats, and the worker 
     if (s === undefined) throw new Error("no socket");
     let echoes = 0;
     let markers = 0;
-    s.on("message", (msg) => (msg.length === 33 ? markers++ : echoes++));
-    // 16 buffers, each held by its echo until the send completes: a burst runs them out
-    for (let i = 0; i < 3000; i++) s.send(new Uint8Array(32), port, "127.0.0.1");
+    s.on("message", (msg) => (msg.length === 1401 ? markers++ : echoes++));
+    // room for 16 datagrams of 2 kB (about 20 of 1,400 bytes when packed), each held by its echo
+    // until the send completes: a burst runs them out
+    for (let i = 0; i < 3000; i++) s.send(new Uint8Array(1400), port, "127.0.0.1");
     const deadline = Date.now() + 10_000;
     while ((controller.stats()[0]?.bufferExhaustion ?? 0) === 0 && Date.now() < deadline) {
       await Bun.sleep(10);
     }
     expect(controller.stats()[0]?.bufferExhaustion).toBeGreaterThan(0);
     expect(echoes).toBeGreaterThan(0);
-    // the receive is re-armed: a datagram sent after the burst is still echoed
-    s.send(new Uint8Array(33), port, "127.0.0.1");
-    await log.until("an echo after the burst", () => markers === 1);
+    // the receive is re-armed: datagrams sent after the burst are still echoed (the first ones may
+    // meet a socket still full of the burst, at the server or here, and be dropped: resend)
+    const resend = setInterval(() => s.send(new Uint8Array(1401), port, "127.0.0.1"), 100);
+    try {
+      await log.until("an echo after the burst", () => markers > 0);
+    } finally {
+      clearInterval(resend);
+    }
   } finally {
     await controller.shutdown();
   }
