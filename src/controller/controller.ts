@@ -9,6 +9,7 @@ import {
   CONTROLLER_ENDPOINT,
   type ErrorInfo,
   endpointOf,
+  errorInfo,
   type FromWorker,
   Roster,
   RosterState,
@@ -582,7 +583,14 @@ export class Controller {
    * (nothing, after a graceful stop), and keeps the figures for its stats.
    */
   async #release(slot: Slot): Promise<LedgerRelease> {
-    const released = await releaseLedger(slot.ledgerOwner);
+    let released: LedgerRelease;
+    try {
+      released = await releaseLedger(slot.ledgerOwner);
+    } catch (e) {
+      // never leave the worker's end (and a shutdown waiting for it) hanging on the cleanup
+      this.#workerError(slot.index, errorInfo(e));
+      released = { fds: 0, bytes: 0, threadGone: false, socketsLingering: 0 };
+    }
     slot.released = released;
     if (!released.threadGone) {
       this.#workerError(slot.index, {
