@@ -148,8 +148,9 @@ EXPORT int32_t sio_ledger_thread_alive(int32_t owner) {
 }
 
 // Closes every fd `owner` still holds and, with `free_urings` (only once its thread is gone),
-// frees its io_uring instances and forgets the owner. Writes the fds closed and the bytes freed
-// to `out[0]`, `out[1]`, the number of sockets closed to `out[2]` and the inode numbers of up to
+// frees its io_uring instances and forgets the owner. Writes the fds closed to `out[0]`, the
+// bytes freed (without `free_urings`: the bytes its io_uring instances still hold) to `out[1]`,
+// the number of sockets closed to `out[2]` and the inode numbers of up to
 // `max_sockets` of them from `out[3]` on: an io_uring request may keep a socket alive (and in its
 // SO_REUSEPORT group) until the ring's asynchronous teardown ends, so the caller can wait for
 // those inodes to leave /proc/net.
@@ -169,6 +170,9 @@ EXPORT void sio_ledger_release(int32_t owner, int32_t free_urings, double *out,
     }
     close((int)fd);  // sockets first, then the rings whose requests may hold them
     fds++;
+  }
+  for (uring_rec *r = urings; !free_urings && r != NULL; r = r->next) {
+    if (r->owner == owner) bytes += (double)r->bytes;  // still held, reported as such
   }
   for (uring_rec **p = &urings; free_urings && *p != NULL;) {
     if ((*p)->owner == owner) {

@@ -73,6 +73,11 @@ export interface BackendStats {
    * the whole device's drops. Sockets and queues closed since keep their share.
    */
   kernelDrops: number;
+  /**
+   * Received datagrams whose io_uring header disagreed with what the kernel reported writing
+   * (dropped rather than delivered from the wrong place). Always 0 unless something is broken.
+   */
+  badReceives: number;
 }
 
 /** Options shared by both backends. */
@@ -219,5 +224,6 @@ export function zeroStats(): BackendStats {
     wakeups: 0,
     sockets: 0,
     kernelDrops: 0,
+    badReceives: 0,
   };
 }

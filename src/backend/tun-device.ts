@@ -56,7 +56,12 @@ export class TunDevice {
     this.queues = queues;
   }
 
-  /** Creates and configures a device; throws a `TunError` saying what went wrong and what to do. */
+  /**
+   * Creates and configures a device; throws a `TunError` saying what went wrong and what to do.
+   * Its queues belong to the thread that creates it: created inside a runtime worker, they are
+   * closed (and the device removed) when that worker ends. Create a device that several workers
+   * share on the main thread.
+   */
   static create(options: TunDeviceOptions): TunDevice {
     const { name, mode = "tun", queues = 1, up = true } = options;
     checkName(name);

@@ -271,8 +271,8 @@ export class UringBackend extends SocketTable implements Backend {
       throw new RangeError(`recvBuffers must be a power of two from 1 to 32768, got ${wanted}`);
     }
     packedBuffersHere ??= probeUring().packedBuffers;
-    this.packedBuffers = packedBuffersHere && options.packedBuffers !== false;
-    const { count: bufCount, size: bufSize } = recvLayout(wanted, recvSize, this.packedBuffers);
+    const packed = packedBuffersHere && options.packedBuffers !== false;
+    const { count: bufCount, size: bufSize } = recvLayout(wanted, recvSize, packed);
     this.#recvSize = recvSize;
     this.#bufSize = bufSize;
     this.recvMemory = bufCount * bufSize;
@@ -295,16 +295,9 @@ export class UringBackend extends SocketTable implements Backend {
     );
     if (ring === null) throw setupError(err[0] as number);
     this.#ring = ring as Pointer;
-    if (this.packedBuffers) {
-      const packed = n.sio_uring_pack_recv(ring, recvSize);
-      if (packed < 0) {
-        n.sio_uring_free(ring);
-        const e = ioError(packed);
-        throw new UringUnavailableError(
-          `io_uring refused packed receive buffers (${e.code}: ${e.message}); use packedBuffers: false`,
-        );
-      }
-    }
+    // if the kernel refuses packing after all, the shim has registered the buffers one datagram
+    // each again: the larger buffers then simply hold one datagram each
+    this.packedBuffers = packed && n.sio_uring_pack_recv(ring, recvSize) === 0;
     const info = (what: number) => n.sio_uring_info(ring, what) as number;
     this.#cmds = new DataView(toArrayBuffer(info(0) as Pointer, 0, entries * CMD_BYTES));
     this.#cmdBytes = new Uint8Array(this.#cmds.buffer);
@@ -609,7 +602,9 @@ export class UringBackend extends SocketTable implements Backend {
       if (res > 0) this.#filled[buffer] = (this.#filled[buffer] as number) + res;
       if (res >= 0 && sock !== undefined && sock.state === "open") {
         delivered =
-          sock.kind === "udp" ? this.#deliverPacket(sock, at) : this.#deliverRead(sock, at, res);
+          sock.kind === "udp"
+            ? this.#deliverPacket(sock, at, res)
+            : this.#deliverRead(sock, at, res);
       }
       if ((flags & CQE_F_BUF_MORE) === 0) {
         // the kernel is done with the buffer: it goes back once no zero-copy send holds it
@@ -634,10 +629,21 @@ export class UringBackend extends SocketTable implements Backend {
     return delivered;
   }
 
-  /** Delivers the datagram at byte `at` of the receive buffers (io_uring_recvmsg_out first). */
-  #deliverPacket(sock: Sock, at: number): number {
+  /**
+   * Delivers the datagram at byte `at` of the receive buffers (io_uring_recvmsg_out first), of
+   * which the kernel wrote `res` bytes. A header that disagrees with `res` (which would mean a
+   * datagram placed where it was not written) is counted in `badReceives` and dropped, never
+   * delivered to the wrong socket.
+   */
+  #deliverPacket(sock: Sock, at: number, res: number): number {
     const size = this.#bufsView.getUint32(at + 8, true); // io_uring_recvmsg_out.payloadlen
     const outFlags = this.#bufsView.getUint32(at + 12, true); // .flags
+    const written = res - this.#payloadOffset;
+    const cut = (outFlags & MSG_TRUNC) !== 0;
+    if (written < 0 || written > size || (!cut && written !== size)) {
+      this.counters.badReceives++;
+      return 0;
+    }
     // a packed buffer may have had room for more: what does not fit recvBufferSize is cut the same
     const room = this.#recvSize - this.#payloadOffset;
     const length = Math.min(size, room);

@@ -350,6 +350,11 @@ export class BusEndpoint<T = Structured> {
     }
   }
 
+  /** Safe sends refused by `maxQueuedBytes` so far (`stats().capped`, without the copy). */
+  get cappedSends(): number {
+    return this.#stats.capped;
+  }
+
   /** Bytes of safe sends queued locally for `dest` (see `maxQueuedBytes`). */
   queuedBytes(dest: number): number {
     return this.#pending[dest]?.bytes ?? 0;

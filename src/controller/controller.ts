@@ -169,6 +169,10 @@ export interface ShutdownReport {
 const PUMP_BATCH = 1024;
 /** How long a terminated worker may take to exit before shutdown stops waiting for it. */
 const TERMINATE_WAIT_MS = 5000;
+/** How often the release of a worker whose thread lingers is tried again. */
+const LINGER_RETRY_MS = 100;
+/** The io_uring fallback has been reported (once per process: every worker falls back alike). */
+let fallbackReported = false;
 
 interface Slot {
   readonly index: number;
@@ -181,6 +185,8 @@ interface Slot {
   unstalled: "running" | "stopping";
   /** Set when the controller ends the thread (it then reports exit code 0, which means nothing). */
   terminated: boolean;
+  /** The thread's "close" event has come. */
+  closed: boolean;
   endedBy: WorkerEnd | undefined;
   released: LedgerRelease | undefined;
   /** Watchdog: the loop count last seen, when it last changed, when the stall began. */
@@ -218,7 +224,6 @@ export class Controller {
   readonly #maxQueuedBytes: number;
   readonly #stallMs: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
-  #fallbackReported = false;
   #pumping = false;
   #closed = false;
   #flushQueued = false;
@@ -296,6 +301,7 @@ export class Controller {
       state: "starting",
       unstalled: "running",
       terminated: false,
+      closed: false,
       endedBy: undefined,
       released: undefined,
       seenLoops: 0,
@@ -318,6 +324,7 @@ export class Controller {
       uncaught ??= uncaughtError(e.message);
     });
     thread.addEventListener("close", (e: Event) => {
+      slot.closed = true;
       this.#pump(); // the worker's last reports are in the ring: read them first
       const code = (e as CloseEvent).code;
       slot.exitCode = slot.terminated ? undefined : code; // terminate() says 0, which means nothing
@@ -448,11 +455,13 @@ export class Controller {
     return this.addWorker(slot.options);
   }
 
-  /** Sends `message` to the least-loaded running worker; returns its index. */
-  sendToBest(message: Structured): number {
+  /**
+   * Sends `message` to the least-loaded running worker; returns which worker and what the send
+   * did (see `sendTo`: `capped` means it was not sent).
+   */
+  sendToBest(message: Structured): { worker: number; result: ControllerSendResult } {
     const slot = this.#best();
-    this.sendTo(slot.index, message);
-    return slot.index;
+    return { worker: slot.index, result: this.sendTo(slot.index, message) };
   }
 
   /** Adds an event callback; returns a function that removes it. */
@@ -540,8 +549,8 @@ export class Controller {
     const terminated: number[] = [];
     if (outcome === "timeout") {
       for (const slot of this.#slots) {
-        if (slot.state === "stopped" || slot.state === "dead") continue;
-        terminated.push(slot.index);
+        if (slot.closed) continue;
+        if (slot.state !== "stopped" && slot.state !== "dead") terminated.push(slot.index);
         this.#terminate(slot, {
           name: "ShutdownTimeout",
           message: `terminated: not empty ${timeoutMs} ms after shutdown began`,
@@ -595,10 +604,34 @@ export class Controller {
     if (!released.threadGone) {
       this.#workerError(slot.index, {
         name: "WorkerThreadLingers",
-        message: `the thread had not gone 2 s after the worker ended: its fds were closed, its io_uring memory (${released.bytes} bytes) left mapped`,
+        message: `the thread had not gone 2 s after the worker ended: its fds were closed; its io_uring instances (${released.bytes} bytes, their ring fds and the sockets their requests hold) are released once it has gone`,
+      });
+      this.#releaseLater(slot);
+    } else if (slot.state === "stopped" && released.fds > 0) {
+      this.#workerError(slot.index, {
+        name: "WorkerLeak",
+        message: `the worker stopped with ${released.fds} fds still open (its inner did not close them): the controller closed them`,
       });
     }
     return released;
+  }
+
+  /** Retries the release of a worker whose thread outlived it, until the thread has gone. */
+  #releaseLater(slot: Slot): void {
+    const timer = setInterval(() => {
+      void releaseLedger(slot.ledgerOwner, 0).then((later) => {
+        if (!later.threadGone) return;
+        clearInterval(timer);
+        const before = slot.released as LedgerRelease;
+        slot.released = {
+          fds: before.fds + later.fds,
+          bytes: later.bytes,
+          threadGone: true,
+          socketsLingering: later.socketsLingering,
+        };
+      });
+    }, LINGER_RETRY_MS);
+    timer.unref();
   }
 
   #startWatchdog(): void {
@@ -732,8 +765,8 @@ export class Controller {
       case "error":
         if (message.error.name === "BackendFallback") {
           // every worker falls back for the same reason: say it once per process
-          if (this.#fallbackReported) return;
-          this.#fallbackReported = true;
+          if (fallbackReported) return;
+          fallbackReported = true;
         }
         this.#workerError(slot.index, message.error);
         return;
@@ -781,6 +814,12 @@ export class Controller {
       );
     }
     this.#roster.set(slot.index, RosterState.Gone);
+    // its eventfd is about to be closed and its number reused: nobody may ring it any more
+    const bell = new AtomicsDoorbell(
+      this.#layout.doorbells[endpointOf(slot.index)] as SharedArrayBuffer,
+    );
+    bell.setExternalHandle(undefined);
+    bell.cancel();
     this.#endpoint.closePeer(endpointOf(slot.index));
     for (const other of this.#slots) {
       const alive =

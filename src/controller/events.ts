@@ -38,8 +38,9 @@ export type ControllerEvent =
     }
   /**
    * The watchdog saw no progress from worker `worker` for `stalledForMs` (a task in an endless
-   * loop, a blocking call): spawns, `sendToBest`, `sendTo` and other workers' direct sends and
-   * broadcasts skip it until it recovers. `Controller.terminate` or `replace` ends it.
+   * loop, a blocking call): spawns and `sendToBest` skip it and `sendTo` refuses ("stalled")
+   * until it recovers; other workers' messages to it wait, up to their cap. `Controller.terminate`
+   * or `replace` ends it.
    */
   | { readonly kind: "worker-stalled"; readonly worker: number; readonly stalledForMs: number }
   /** A stalled worker made progress again after `stalledForMs`; it is routed to again. */

@@ -12,7 +12,10 @@ import { native } from "./load.ts";
 export interface LedgerRelease {
   /** File descriptors closed (an io_uring instance counts its ring fd and its eventfd). */
   readonly fds: number;
-  /** Native memory unmapped (receive buffers, send slots, rings). */
+  /**
+   * Native memory unmapped (receive buffers, send slots, rings); when `threadGone` is false, the
+   * memory its io_uring instances still hold instead (freed by a later call, once it has gone).
+   */
   readonly bytes: number;
   /** False when the thread had not gone away in time: its io_uring memory was left in place. */
   readonly threadGone: boolean;
@@ -83,7 +86,8 @@ export async function releaseLedger(owner: number, waitMs = 2000): Promise<Ledge
   const inodes = new Set(Array.from(out.subarray(3, 3 + waited)));
   let lingering = inodes.size === 0 ? 0 : socketsAlive(inodes);
   deadline = performance.now() + waitMs;
-  while (lingering > 0 && performance.now() < deadline) {
+  // while the rings are kept, their requests keep the sockets: no point in waiting for them
+  while (threadGone && lingering > 0 && performance.now() < deadline) {
     await Bun.sleep(2);
     lingering = socketsAlive(inodes);
   }

@@ -133,9 +133,14 @@ async function start(init: WorkerInit): Promise<void> {
     }
   }
   endpoint.setWakeHandle(undefined);
-  // deliver the last reports; the controller drains its rings continuously
+  // deliver the last reports; the controller drains its rings continuously (what waits for a
+  // hung peer would never leave: only the controller's queue is waited for)
   const deadline = Date.now() + 2000;
-  while (endpoint.flush() > 0 && Date.now() < deadline) Bun.sleepSync(1);
+  for (;;) {
+    endpoint.flush();
+    if (endpoint.queuedBytes(CONTROLLER_ENDPOINT) === 0 || Date.now() >= deadline) break;
+    Bun.sleepSync(1);
+  }
   process.exit(code);
 }
 

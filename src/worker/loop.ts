@@ -9,7 +9,6 @@ import {
   errorInfo,
   type FromWorker,
   type Roster,
-  RosterState,
   sendControl,
   type ToWorker,
 } from "./protocol.ts";
@@ -47,6 +46,8 @@ export class HeapLimitError extends Error {
 
 /** How often a worker with a heap limit checks its heap size, in ms. */
 const HEAP_CHECK_MS = 100;
+/** Longest a backend's close waits for operations in flight (see `Backend.close`), with margin. */
+const BACKEND_CLOSE_MS = 2500;
 
 /** Most non-fatal error reports sent to the controller per stats interval (the rest are counted). */
 const ERROR_REPORTS_PER_WINDOW = 20;
@@ -150,7 +151,7 @@ export class WorkerLoop {
       const sleep = endpoint.prepareWait();
       const wake = Math.min(nextTick, nextStats, nextHeapCheck);
       const timeout = sleep ? Math.max(0, Math.ceil(wake - clock())) : 0;
-      live[LiveCell.parkedUntil] = timeout > 0 ? now + timeout : 0;
+      live[LiveCell.parkedUntil] = timeout > 0 ? clock() + timeout : 0;
       this.#waiting = true;
       this.backend.poll(timeout);
       this.#waiting = false;
@@ -174,9 +175,14 @@ export class WorkerLoop {
     }
   }
 
-  /** Closes the backend (every socket); events it still delivers are ignored. */
+  /**
+   * Closes the backend (every socket, waiting up to 2 s for operations in flight); events it
+   * still delivers are ignored. The wait is announced as a sleep, so the watchdog does not take
+   * it for a stall.
+   */
   close(): void {
     this.#dead = true;
+    this.#live[LiveCell.parkedUntil] = this.#o.clock() + BACKEND_CLOSE_MS;
     this.backend.close();
   }
 
@@ -309,7 +315,7 @@ export class WorkerLoop {
         this.#cappedSince();
         return;
       case "broadcast":
-        endpoint.broadcast(c.data, { safe: c.safe !== false, to: this.#runningPeers() });
+        endpoint.broadcast(c.data, { safe: c.safe !== false, to: this.#reachablePeers() });
         this.#cappedSince();
         return;
       case "direct": {
@@ -317,7 +323,7 @@ export class WorkerLoop {
         if (!Number.isInteger(c.worker) || c.worker < 0 || c.worker >= roster.size) {
           throw new RangeError(`no worker ${c.worker} (workers are 0..${roster.size - 1})`);
         }
-        if (roster.state(c.worker) !== RosterState.Running && c.worker !== this.#o.index) {
+        if (!roster.isReachable(c.worker) && c.worker !== this.#o.index) {
           this.#dropped++;
           return;
         }
@@ -337,7 +343,7 @@ export class WorkerLoop {
 
   /** After a publish or broadcast: reports the destinations whose cap refused it, if any. */
   #cappedSince(): void {
-    const capped = this.#endpoint.stats().capped;
+    const capped = this.#endpoint.cappedSends;
     if (capped === this.#cappedSeen) return;
     this.#cappedSeen = capped;
     let fullest = 0;
@@ -348,7 +354,7 @@ export class WorkerLoop {
   }
 
   #reportCapped(dest: number): void {
-    this.#cappedSeen = this.#endpoint.stats().capped;
+    this.#cappedSeen = this.#endpoint.cappedSends;
     const who = dest === CONTROLLER_ENDPOINT ? "the controller" : `worker ${dest - 1}`;
     const error = new Error(
       `bus message to ${who} refused: ${this.#endpoint.queuedBytes(dest)} bytes already wait for it (maxQueuedBytes); it is not keeping up (busy, or stalled) — send less, or raise maxQueuedBytes`,
@@ -357,12 +363,13 @@ export class WorkerLoop {
     this.#reportError(error);
   }
 
-  #runningPeers(): number[] {
+  /** Every other worker that takes messages (a stalled one queues them, up to the cap). */
+  #reachablePeers(): number[] {
     const roster = this.#o.roster;
     if (roster.version !== this.#rosterVersion) {
       this.#rosterVersion = roster.version;
       this.#peers = roster
-        .running()
+        .reachable()
         .filter((w) => w !== this.#o.index)
         .map(endpointOf);
     }

@@ -9,6 +9,7 @@ import type { BackendKind } from "../backend/index.ts";
 import type { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusLayout } from "../bus/layout.ts";
 import type { Structured } from "../ring/codec.ts";
+import { RecordTooLargeError } from "../ring/errors.ts";
 
 /** The bus endpoint of the controller. */
 export const CONTROLLER_ENDPOINT = 0;
@@ -115,7 +116,14 @@ export function sendControl(
   dest: number,
   message: ToWorker | FromWorker,
 ): void {
-  endpoint.send(dest, message as unknown as Structured, CONTROL);
+  try {
+    endpoint.send(dest, message as unknown as Structured, CONTROL);
+  } catch (e) {
+    // an error report too large for a small bus: send it without its stack, its message cut
+    if (!(e instanceof RecordTooLargeError) || !("error" in message)) throw e;
+    const error = { name: message.error.name, message: cut(message.error.message, 200) };
+    endpoint.send(dest, { ...message, error } as unknown as Structured, CONTROL);
+  }
 }
 
 const CONTROL = { safe: true, uncapped: true } as const;
@@ -168,10 +176,16 @@ export class Roster {
     Atomics.add(this.#cells, 0, 1);
   }
 
-  /** Indices of the running workers. */
-  running(): number[] {
+  /** Indices of the workers that take messages: running, or stalled (they may recover). */
+  reachable(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.size; i++) if (this.state(i) === RosterState.Running) out.push(i);
+    for (let i = 0; i < this.size; i++) if (this.isReachable(i)) out.push(i);
     return out;
+  }
+
+  /** True when worker `index` takes messages: running, or stalled (queued, up to the cap). */
+  isReachable(index: number): boolean {
+    const state = this.state(index);
+    return state === RosterState.Running || state === RosterState.Stalled;
   }
 }
