@@ -148,6 +148,35 @@ describe("however a worker ends, what it opened is closed", () => {
   });
 });
 
+const root = process.getuid?.() === 0;
+const noNamespaces = !root ? "needs root" : Bun.which("unshare") === null ? "needs unshare" : "";
+if (noNamespaces !== "" && process.env.CI === "true")
+  throw new Error(`CI=true but the TUN ownership test ${noNamespaces}`);
+
+describe("what a worker creates is its own", () => {
+  test.skipIf(noNamespaces !== "")(
+    "a TUN device a worker created goes away when the worker exits",
+    () => {
+      const script = `${import.meta.dir}/workers/tun-owner.ts`;
+      const r = Bun.spawnSync(["unshare", "--net", process.execPath, script], {
+        stderr: "pipe",
+        timeout: 30_000,
+      });
+      expect(r.stderr.toString()).toBe("");
+      const seen = JSON.parse(r.stdout.toString()) as {
+        existed: boolean;
+        gone: boolean;
+        died: Died;
+      };
+      expect(seen.existed).toBe(true);
+      expect(seen.gone).toBe(true);
+      expect(seen.died).toMatchObject({ worker: 0, endedBy: "exit" });
+      // the queue, and the worker's io_uring or epoll fds
+      expect(seen.died.released.fds).toBeGreaterThanOrEqual(3);
+    },
+  );
+});
+
 describe("a hung worker", () => {
   test("is reported stalled with its counters as they were, routed around, and can be replaced", async () => {
     const before = openFileDescriptors();

@@ -11,6 +11,7 @@ import {
   type Structured,
   type Task,
   TaskGroup,
+  TunDevice,
   type WorkerInner,
   type WorkerInput,
   type WorkerOutput,
@@ -49,7 +50,9 @@ export type Command =
   /** Keeps `mb` more MiB on every tick, without end. */
   | { op: "hog"; mb: number }
   /** Opens a UDP socket on 127.0.0.1:`port` (SO_REUSEPORT) that echoes every datagram. */
-  | { op: "listen"; port: number };
+  | { op: "listen"; port: number }
+  /** Creates TUN device `name` inside the worker (its queue is the worker's own fd). */
+  | { op: "make-tun"; name: string };
 
 type TaskIn =
   | { op: "say"; text: string }
@@ -241,6 +244,14 @@ class LabWorker implements WorkerInner {
       case "hog":
         this.#hogMb = c.mb;
         return;
+      case "make-tun": {
+        const device = TunDevice.create({ name: c.name });
+        this.#out.push({
+          kind: "external",
+          data: { tun: device.name, fd: device.queues[0] ?? -1 },
+        });
+        return;
+      }
       case "listen":
         if (this.#listening) return;
         this.#listening = true;
