@@ -115,7 +115,7 @@ export interface UringProbe {
   readonly multishotRead: boolean;
   /**
    * Incrementally consumed provided buffers (IOU_PBUF_RING_INC, kernel 6.12) with a minimum size
-   * left (`min_left`: upstream in 2026, backported to stable series; 6.18.44 has it), which
+   * left (`min_left`; the 6.18.44 kernel this was built on has it), which
    * `UringOptions.packedBuffers` needs.
    */
   readonly packedBuffers: boolean;
