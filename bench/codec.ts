@@ -5,7 +5,7 @@
  *   bun bench/codec.ts [--quick]
  */
 import { deserialize, serialize } from "bun:jsc";
-import { type Codec, JsonBytesCodec, type Structured } from "../src/ring/index.ts";
+import { type Codec, JsonBytesCodec, type Structured } from "../src/bus/index.ts";
 import { JsonCodec, TaggedCodec } from "./lib/codec-candidates.ts";
 import { finish, fmt, interleavedMedians, quick, type Result } from "./lib/report.ts";
 

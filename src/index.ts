@@ -4,7 +4,7 @@ export * from "./backend/index.ts";
 export * from "./bus/index.ts";
 export * from "./controller/index.ts";
 export * from "./io/index.ts";
-export { NativeLoadError } from "./native/load.ts";
 export * from "./ring/index.ts";
+export * from "./sys/index.ts";
 export * from "./task/index.ts";
 export * from "./worker/index.ts";

@@ -3,7 +3,7 @@
  * binary codec written for this purpose, and plain JSON. Kept here so the measurement can be
  * repeated; the runtime does not use them.
  */
-import type { Codec, Structured } from "../../src/ring/index.ts";
+import type { Codec, Structured } from "../../src/bus/index.ts";
 
 const MAX_DEPTH = 64;
 const utf8 = new TextEncoder();

@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
-import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
-import { native } from "../native/load.ts";
+import { native } from "../sys/native.ts";
 
 /**
  * A backend owns the sockets of one worker thread and moves bytes between them and the tasks.
@@ -117,58 +115,6 @@ export const MAX_UDP_PAYLOAD = 65507;
 /** Largest UDP payload over IPv6 (without jumbograms). */
 export const MAX_UDP6_PAYLOAD = 65527;
 
-/** Errnos the runtime's error table lacks (Linux numbers). */
-const MORE_ERRNOS = new Map<number, IoError>([
-  [
-    -77,
-    {
-      code: "EBADFD",
-      message: "file descriptor in bad state (a TUN/TAP queue whose device was deleted)",
-    },
-  ],
-]);
-
-const EMFILE = -24;
-const ENFILE = -23;
-
-/** This process's soft limit on open files, from /proc/self/limits (undefined if unreadable). */
-function openFileLimit(): string | undefined {
-  try {
-    const line = readFileSync("/proc/self/limits", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("Max open files"));
-    return line?.slice("Max open files".length).trim().split(/\s+/)[0];
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Turns a negative errno from the shim into an `IoError`. Running out of file descriptors says
- * which limit it is and how to raise it.
- */
-export function ioError(negErrno: number): IoError {
-  if (negErrno === EMFILE) {
-    const limit = openFileLimit();
-    return {
-      code: "EMFILE",
-      message: `too many open files in this process${limit === undefined ? "" : ` (limit ${limit})`}: raise the limit (ulimit -n, or LimitNOFILE= for a systemd service)`,
-    };
-  }
-  if (negErrno === ENFILE) {
-    return {
-      code: "ENFILE",
-      message: "the system's file table is full: raise fs.file-max (sysctl) or close files",
-    };
-  }
-  return (
-    MORE_ERRNOS.get(negErrno) ?? {
-      code: getSystemErrorName(negErrno),
-      message: getSystemErrorMessage(negErrno),
-    }
-  );
-}
-
 /**
  * The process or the system ran out of something a backend needs (file descriptors, memory): not
  * a missing feature, so `"auto"` does not fall back to epoll for it. `code` is the errno name;
@@ -199,11 +145,6 @@ export function setU64(view: DataView, at: number, value: number): void {
 /** Wakes the backend whose `wakeHandle` is `handle`, from any thread. */
 export function wakeBackend(handle: number): void {
   native().sio_wake(handle);
-}
-
-/** Number of open file descriptors in this process (for leak checks in tests). */
-export function openFileDescriptors(): number {
-  return native().sio_count_fds();
 }
 
 /** Base stats object with every counter at zero. */

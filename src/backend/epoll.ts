@@ -1,14 +1,9 @@
 import { ptr } from "bun:ffi";
 import { SocketAddr } from "../io/addr.ts";
 import type { IoError } from "../io/events.ts";
-import { type Native, native } from "../native/load.ts";
-import {
-  type Backend,
-  type BackendOptions,
-  ioError,
-  ResourceLimitError,
-  setU64,
-} from "./backend.ts";
+import { ioError } from "../sys/errno.ts";
+import { type Native, native } from "../sys/native.ts";
+import { type Backend, type BackendOptions, ResourceLimitError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 const BATCH = 64; // datagrams per recvmmsg / sendmmsg call

@@ -10,7 +10,6 @@ export {
   type EventSink,
   MAX_UDP_PAYLOAD,
   MAX_UDP6_PAYLOAD,
-  openFileDescriptors,
   ResourceLimitError,
   recvBufferSizeFor,
   wakeBackend,

@@ -1,11 +1,11 @@
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
-import { native } from "../native/load.ts";
+import { ioError } from "../sys/errno.ts";
+import { native } from "../sys/native.ts";
 import {
   type BackendOptions,
   type BackendStats,
   type EventSink,
-  ioError,
   MAX_UDP_PAYLOAD,
   MAX_UDP6_PAYLOAD,
   zeroStats,

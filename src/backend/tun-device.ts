@@ -4,8 +4,8 @@
  * backend reads packets from and writes packets to; hand one queue to each worker.
  */
 import { parseIPv4Cidr } from "../io/addr.ts";
-import { native } from "../native/load.ts";
-import { ioError } from "./backend.ts";
+import { ioError } from "../sys/errno.ts";
+import { native } from "../sys/native.ts";
 
 /** Layer 3 (IP packets) or layer 2 (Ethernet frames). */
 export type TunMode = "tun" | "tap";

@@ -1,13 +1,8 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
-import { type Native, native } from "../native/load.ts";
-import {
-  type Backend,
-  type BackendOptions,
-  ioError,
-  ResourceLimitError,
-  setU64,
-} from "./backend.ts";
+import { ioError } from "../sys/errno.ts";
+import { type Native, native } from "../sys/native.ts";
+import { type Backend, type BackendOptions, ResourceLimitError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 // Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).

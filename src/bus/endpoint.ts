@@ -1,7 +1,7 @@
-import { type Codec, JsonBytesCodec, type Structured } from "../ring/codec.ts";
 import { AtomicsDoorbell, type ExternalWake, type ParkResult } from "../ring/doorbell.ts";
 import { RecordTooLargeError, RingCorruptError } from "../ring/errors.ts";
 import { RingConsumer, RingProducer } from "../ring/spsc.ts";
+import { type Codec, JsonBytesCodec, type Structured } from "./codec.ts";
 import type { BusLayout } from "./layout.ts";
 import { Subscriptions } from "./subscriptions.ts";
 

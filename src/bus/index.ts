@@ -1,4 +1,6 @@
 /** The bus: one SPSC ring per ordered pair of endpoints, direct sends, broadcast, pub/sub. */
+
+export { type Codec, JsonBytesCodec, type Structured } from "./codec.ts";
 export {
   type BroadcastOptions,
   BusEndpoint,

@@ -1,9 +1,8 @@
 import { wakeBackend } from "../backend/backend.ts";
 import type { BackendKind } from "../backend/index.ts";
+import type { Structured } from "../bus/codec.ts";
 import { BusEndpoint, type BusMessage, type SendResult } from "../bus/endpoint.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
-import { type LedgerRelease, newLedgerOwner, releaseLedger } from "../native/ledger.ts";
-import type { Structured } from "../ring/codec.ts";
 import { AtomicsDoorbell } from "../ring/doorbell.ts";
 import {
   CONTROLLER_ENDPOINT,
@@ -16,8 +15,9 @@ import {
   sendControl,
   type ToWorker,
   type WorkerInit,
-} from "../worker/protocol.ts";
-import { createStatsBlock, readStats } from "../worker/stats.ts";
+} from "../runtime/protocol.ts";
+import { createStatsBlock, readStats } from "../runtime/stats.ts";
+import { type LedgerRelease, newLedgerOwner, releaseLedger } from "../sys/ledger.ts";
 import {
   type ControllerEvent,
   type ControllerListener,

@@ -1,6 +1,6 @@
-import type { LedgerRelease } from "../native/ledger.ts";
-import type { Structured } from "../ring/codec.ts";
-import type { ErrorInfo } from "../worker/protocol.ts";
+import type { Structured } from "../bus/codec.ts";
+import type { ErrorInfo } from "../runtime/protocol.ts";
+import type { LedgerRelease } from "../sys/ledger.ts";
 
 /**
  * How a worker ended: `exception` (its inner or the loop threw, or an uncaught error), `exit`

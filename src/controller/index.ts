@@ -1,5 +1,5 @@
 /** The main thread's side of the runtime. */
-export type { LedgerRelease } from "../native/ledger.ts";
+export type { LedgerRelease } from "../sys/ledger.ts";
 export {
   type AddWorkerOptions,
   Controller,

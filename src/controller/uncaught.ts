@@ -1,4 +1,4 @@
-import type { ErrorInfo } from "../worker/protocol.ts";
+import type { ErrorInfo } from "../runtime/protocol.ts";
 
 /** A line of the source excerpt Bun prints around an uncaught error: `12 | code` or a caret. */
 const EXCERPT = /^(\d+\s*\||\^)/;

@@ -6,12 +6,8 @@
 import { heapSize } from "bun:jsc";
 import { wakeBackend } from "../backend/backend.ts";
 import { createBackend } from "../backend/index.ts";
+import type { Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
-import { bindThreadToLedger } from "../native/ledger.ts";
-import { native } from "../native/load.ts";
-import type { Structured } from "../ring/codec.ts";
-import type { WorkerFactory } from "./inner.ts";
-import { WorkerLoop } from "./loop.ts";
 import {
   CONTROLLER_ENDPOINT,
   endpointOf,
@@ -21,8 +17,12 @@ import {
   Roster,
   sendControl,
   type WorkerInit,
-} from "./protocol.ts";
-import { StatsWriter } from "./stats.ts";
+} from "../runtime/protocol.ts";
+import { StatsWriter } from "../runtime/stats.ts";
+import { bindThreadToLedger } from "../sys/ledger.ts";
+import { pinThread, threadCpuMs } from "../sys/thread.ts";
+import type { WorkerFactory } from "./inner.ts";
+import { WorkerLoop } from "./loop.ts";
 
 const DEFINITION = Symbol.for("bun-sansio.worker-definition");
 
@@ -89,7 +89,7 @@ async function start(init: WorkerInit): Promise<void> {
   let code = 0;
   try {
     const definition = await find(init);
-    if (init.cpu !== undefined) pin(init.cpu);
+    if (init.cpu !== undefined) pinThread(init.cpu);
     const inner = definition.factory(init.index, init.config);
     const clock = (): number => performance.timeOrigin + performance.now() - init.epoch;
     loop = new WorkerLoop({
@@ -101,7 +101,7 @@ async function start(init: WorkerInit): Promise<void> {
       tickMs: init.tickMs,
       statsMs: init.statsMs,
       clock,
-      cpuTime: () => Number(native().sio_thread_cpu_ns()) / 1e6,
+      cpuTime: threadCpuMs,
       heapBytes: heapSize,
       maxHeapBytes: init.maxHeapBytes,
       backend: (onEvent) =>
@@ -142,14 +142,4 @@ async function start(init: WorkerInit): Promise<void> {
     Bun.sleepSync(1);
   }
   process.exit(code);
-}
-
-function pin(cpu: number): void {
-  const r = Number.isInteger(cpu) ? native().sio_pin_cpu(cpu) : -22;
-  if (r < 0) {
-    const online = navigator.hardwareConcurrency;
-    throw new RangeError(
-      `cannot pin the worker to CPU ${cpu}: ${r === -22 ? "no such CPU here" : `errno ${-r}`} (this machine has CPUs 0..${online - 1})`,
-    );
-  }
 }

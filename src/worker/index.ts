@@ -1,4 +1,6 @@
 /** The worker side of the runtime: the `WorkerInner` contract and `defineWorker`. */
+
+export type { ErrorInfo } from "../runtime/protocol.ts";
 export { defineWorker, isWorkerDefinition, type WorkerDefinition } from "./host.ts";
 export type {
   BusControl,
@@ -9,4 +11,3 @@ export type {
   WorkerOutput,
 } from "./inner.ts";
 export { HeapLimitError } from "./loop.ts";
-export type { ErrorInfo } from "./protocol.ts";

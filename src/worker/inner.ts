@@ -3,8 +3,9 @@
  * owns the thread, the clock, the sockets and the bus; the inner is a sans-IO state machine that
  * turns inputs into outputs, usually by holding task groups behind a `TaskSwitcher`.
  */
+
+import type { Structured } from "../bus/codec.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
-import type { Structured } from "../ring/codec.ts";
 
 /** How a message from another worker reached this one. */
 export type BusVia = "direct" | "broadcast" | "channel";

@@ -1,8 +1,7 @@
 import type { Backend, EventSink } from "../backend/backend.ts";
+import type { Structured } from "../bus/codec.ts";
 import type { BusEndpoint, BusMessage, SendResult } from "../bus/endpoint.ts";
 import type { NetEvent } from "../io/events.ts";
-import type { Structured } from "../ring/codec.ts";
-import type { BusControl, BusVia, WorkerInner, WorkerOutput } from "./inner.ts";
 import {
   CONTROLLER_ENDPOINT,
   endpointOf,
@@ -11,8 +10,9 @@ import {
   type Roster,
   sendControl,
   type ToWorker,
-} from "./protocol.ts";
-import { LiveCell, type StatsWriter } from "./stats.ts";
+} from "../runtime/protocol.ts";
+import { LiveCell, type StatsWriter } from "../runtime/stats.ts";
+import type { BusControl, BusVia, WorkerInner, WorkerOutput } from "./inner.ts";
 
 /** What a `WorkerLoop` runs on. */
 export interface WorkerLoopOptions {

@@ -253,7 +253,7 @@ describe("starting workers", () => {
     controller.sendTo(0, { op: "cpu" });
     expect((await log.message("cpu", (d) => "cpu" in d)).cpu).toBe(last);
     await expect(controller.addWorker({ module: LAB, cpu: 4096 })).rejects.toThrow(
-      "cannot pin the worker to CPU 4096",
+      "cannot pin the thread to CPU 4096",
     );
   });
 

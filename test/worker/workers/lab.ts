@@ -16,7 +16,7 @@ import {
   type WorkerInput,
   type WorkerOutput,
 } from "../../../src/index.ts";
-import { native } from "../../../src/native/load.ts";
+import { currentCpu } from "../../../src/sys/thread.ts";
 
 /** A spawn config: a task id and, optionally, a channel it listens to. */
 export interface LabSpawn {
@@ -183,7 +183,7 @@ class LabWorker implements WorkerInner {
         this.#out.push({ kind: "external", data: { pong: this.index } });
         return;
       case "cpu":
-        this.#out.push({ kind: "external", data: { cpu: native().sio_current_cpu() } });
+        this.#out.push({ kind: "external", data: { cpu: currentCpu() } });
         return;
       case "to-task":
         this.#toTask(now, c.id, { op: "say", text: c.text });

@@ -6,7 +6,7 @@
  * releases what its owner still holds.
  */
 import { readFileSync } from "node:fs";
-import { native } from "./load.ts";
+import { native } from "./native.ts";
 
 /** What `releaseLedger` closed and freed. */
 export interface LedgerRelease {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { JsonBytesCodec, type Structured } from "../../src/ring/index.ts";
+import { JsonBytesCodec, type Structured } from "../../src/bus/index.ts";
 
 const structured: fc.Arbitrary<Structured> = fc.letrec((tie) => ({
   value: fc.oneof(

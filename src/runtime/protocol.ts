@@ -6,9 +6,9 @@
  * control messages below travel as "direct" ones.
  */
 import type { BackendKind } from "../backend/index.ts";
+import type { Structured } from "../bus/codec.ts";
 import type { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusLayout } from "../bus/layout.ts";
-import type { Structured } from "../ring/codec.ts";
 import { RecordTooLargeError } from "../ring/errors.ts";
 
 /** The bus endpoint of the controller. */
