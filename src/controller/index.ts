@@ -1,12 +1,6 @@
 /** The main thread's side of the runtime. */
 export type { LedgerRelease } from "../sys/ledger.ts";
-export {
-  type AddWorkerOptions,
-  Controller,
-  type ControllerOptions,
-  type ControllerSendResult,
-  type ShutdownReport,
-  type WorkerState,
-  type WorkerStats,
-} from "./controller.ts";
+export { Controller, type ControllerSendResult } from "./controller.ts";
 export type { ControllerEvent, ControllerListener, WorkerEnd } from "./events.ts";
+export type { AddWorkerOptions, ControllerOptions } from "./options.ts";
+export type { ShutdownReport, WorkerState, WorkerStats } from "./record.ts";

@@ -1,0 +1,94 @@
+/** How to create a `Controller` and how to start each of its workers. */
+import type { BackendKind } from "../backend/index.ts";
+import type { Structured } from "../bus/codec.ts";
+import type { BusLayout } from "../bus/layout.ts";
+import type { WorkerInit } from "../runtime/protocol.ts";
+import type { ControllerListener } from "./events.ts";
+import type { WorkerRecord } from "./record.ts";
+
+/** Options of a `Controller`. */
+export interface ControllerOptions {
+  /** Most workers this controller can run (the bus is sized for them). Default: CPU count. */
+  maxWorkers?: number;
+  /** Bytes of each bus ring (power of two); the largest message is half. Default 256 KiB. */
+  ringBytes?: number;
+  /**
+   * Most bytes of safe messages held for one destination whose ring is full, on the controller
+   * and on every worker; past it a send returns "capped" (see `BusEndpointOptions`). Default 4 MiB.
+   */
+  maxQueuedBytes?: number;
+  /**
+   * The watchdog: a worker that makes no progress for this long (ms) while it is not asleep is
+   * reported `worker-stalled` and routed around. 0 turns the watchdog off. Default 2,000.
+   */
+  stallMs?: number;
+  /** Called with every event, synchronously. */
+  onEvent?: ControllerListener;
+}
+
+/** How to start one worker. */
+export interface AddWorkerOptions {
+  /** The worker module (its URL or absolute path); it must call `defineWorker`. */
+  module: string | URL;
+  /** The export holding the definition, when the module defines several. Default "default". */
+  exportName?: string;
+  /** Passed to the module's factory. */
+  config?: Structured;
+  /** Tick interval in ms; 0 disables ticks. Default 100. */
+  tickMs?: number;
+  /** Stats window in ms. Default 1000. */
+  statsMs?: number;
+  /** I/O backend. Default "auto" (io_uring, else epoll). */
+  backend?: BackendKind;
+  /** Pin the worker thread to this CPU. */
+  cpu?: number;
+  /** Receive buffers of the backend (see BackendOptions). */
+  recvBuffers?: number;
+  /** Bytes per receive buffer (see BackendOptions). */
+  recvBufferSize?: number;
+  /** How long the worker may take to start before it is terminated. Default 10,000 ms. */
+  readyTimeoutMs?: number;
+  /**
+   * A soft heap limit (MiB, array buffers included): the worker checks its heap every 100 ms and
+   * ends itself with a `HeapLimitError` when it is past the limit, so that one runaway worker is
+   * reported dead instead of the kernel's OOM killer ending the whole process. Bun cannot bound a
+   * Worker's heap (its `resourceLimits` are ignored), and the check runs between inputs: a single
+   * handler that allocates without returning is not stopped. Default: no limit.
+   */
+  maxHeapMb?: number;
+}
+
+/** Why `options` cannot start a worker, or undefined when they can. */
+export function checkWorkerOptions(options: AddWorkerOptions): RangeError | undefined {
+  const { tickMs = 100, statsMs = 1000, maxHeapMb = 0 } = options;
+  if (tickMs >= 0 && statsMs > 0 && maxHeapMb >= 0) return undefined;
+  return new RangeError(`tickMs and maxHeapMb must be >= 0 and statsMs > 0`);
+}
+
+/** The init message that starts worker `w` (options checked by `checkWorkerOptions`). */
+export function workerInit(
+  options: AddWorkerOptions,
+  w: WorkerRecord,
+  shared: { layout: BusLayout; maxQueuedBytes: number; roster: SharedArrayBuffer },
+): WorkerInit {
+  return {
+    sansio: "init",
+    index: w.index,
+    moduleUrl: String(options.module),
+    exportName: options.exportName ?? "default",
+    config: options.config,
+    tickMs: options.tickMs ?? 100,
+    statsMs: options.statsMs ?? 1000,
+    backend: options.backend ?? "auto",
+    cpu: options.cpu,
+    recvBuffers: options.recvBuffers,
+    recvBufferSize: options.recvBufferSize,
+    layout: shared.layout,
+    maxQueuedBytes: shared.maxQueuedBytes,
+    maxHeapBytes: (options.maxHeapMb ?? 0) * 2 ** 20,
+    ledgerOwner: w.ledgerOwner,
+    stats: w.stats,
+    roster: shared.roster,
+    epoch: performance.timeOrigin,
+  };
+}
