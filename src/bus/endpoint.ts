@@ -1,116 +1,21 @@
-import { AtomicsDoorbell, type ExternalWake, type ParkResult } from "../ring/doorbell.ts";
+import { AtomicsDoorbell } from "../ring/doorbell.ts";
 import { RecordTooLargeError, RingCorruptError } from "../ring/errors.ts";
 import { RingConsumer, RingProducer } from "../ring/spsc.ts";
 import { type Codec, JsonBytesCodec, type Structured } from "./codec.ts";
 import type { BusLayout } from "./layout.ts";
+import { type Held, SendQueue } from "./queue.ts";
 import { Subscriptions } from "./subscriptions.ts";
-
-/** How a delivered message reached this endpoint. */
-export type MessageKind = "direct" | "broadcast" | "channel" | "external";
-
-/** One delivered message. Valid only inside the handler given to `poll`. */
-export interface BusMessage<T = Structured> {
-  /** Direct send, broadcast, channel publish, or a message the sender relayed from outside. */
-  readonly kind: MessageKind;
-  /** The endpoint that sent it. */
-  readonly from: number;
-  /** The channel, for `kind === "channel"`; otherwise -1. */
-  readonly channel: number;
-  /**
-   * For raw sends: a view of the record in shared memory, valid only until the handler returns
-   * (copy what you keep). Otherwise: the value, decoded with the bus codec.
-   */
-  readonly data: Uint8Array | T;
-  /** True when `data` is raw bytes, false when it is a decoded structured value. */
-  readonly raw: boolean;
-}
-
-/** Why `park` returned: woken by a sender, timed out, or "ready" (work was already waiting). */
-export type BusParkResult = ParkResult | "ready";
-
-/**
- * What a send did. `sent`: in the ring. `queued`: a safe send held locally until the ring has
- * room. `full`: not sent, the ring is full (only unsafe sends report it). `capped`: not sent, a
- * safe send to a destination that already has `maxQueuedBytes` queued (it is not keeping up;
- * counted in `capped`). `closed`: not sent, the destination was closed with `closePeer` (counted
- * as undeliverable).
- */
-export type SendResult = "sent" | "queued" | "full" | "capped" | "closed";
-
-/** Options of `send`, `broadcast` and `publish`. */
-export interface SendOptions {
-  /**
-   * A safe send is never dropped: when the ring is full it is queued locally and flushed, in
-   * order, before anything newer to the same endpoint. An unsafe send (the default) reports
-   * `full` instead and costs no memory.
-   */
-  safe?: boolean;
-  /**
-   * Runtime control only (subscriptions, the controller's own protocol): a safe send that is
-   * never refused by `maxQueuedBytes`. Such messages are few and small; application messages
-   * must not use it.
-   */
-  uncapped?: boolean;
-}
-
-/** Counters of one endpoint, cumulative since it was opened. */
-export interface BusStats {
-  /** Messages written into rings (or the local loopback) by this endpoint. */
-  sent: number;
-  /** Messages delivered to this endpoint's handler. */
-  received: number;
-  /** Messages waiting in local overflow queues (safe sends to a full ring). */
-  queued: number;
-  /** Bytes those messages account for (see `BusEndpointOptions.maxQueuedBytes`). */
-  queuedBytes: number;
-  /** Safe sends refused because their destination's queue was at `maxQueuedBytes`. */
-  capped: number;
-  /** Unsafe sends refused because the ring was full. */
-  full: number;
-  /** Channel messages that arrived after this endpoint unsubscribed, dropped. */
-  unsubscribedDrops: number;
-  /** Incoming legs found corrupt and disabled. */
-  corruptLegs: number;
-  /** Records that could not be decoded or had an unknown kind, dropped. */
-  malformed: number;
-  /** Messages dropped because their destination was closed (see `closePeer`). */
-  undeliverable: number;
-}
-
-/** A problem with one incoming leg, reported through `BusEndpointOptions.onFault`. */
-export interface BusFault {
-  /** The sending endpoint of the faulty leg. */
-  readonly from: number;
-  readonly error: Error;
-}
-
-/** Options for opening an endpoint. */
-export interface BusEndpointOptions<T> {
-  /** Codec for structured messages; default JsonBytesCodec. All endpoints must agree. */
-  codec?: Codec<T>;
-  /** Called when an incoming leg is found corrupt (it is then disabled). Default: none. */
-  onFault?: (fault: BusFault) => void;
-  /**
-   * How to wake a receiver that parks outside `Atomics.wait` and registered a handle with
-   * `setWakeHandle` (the runtime's workers park in their backend and pass `wakeBackend`).
-   */
-  externalWake?: ExternalWake;
-  /**
-   * Most bytes of safe sends queued locally for one destination whose ring is full; a safe send
-   * beyond it returns `capped`. A message counts its payload plus `QUEUED_MESSAGE_OVERHEAD`.
-   * Default 4 MiB per destination.
-   */
-  maxQueuedBytes?: number;
-}
-
-/** Bytes a queued message counts toward `maxQueuedBytes` beyond its payload (its bookkeeping). */
-export const QUEUED_MESSAGE_OVERHEAD = 64;
-
-/** Options of `broadcast`. */
-export interface BroadcastOptions extends SendOptions {
-  /** Only these endpoints (default: every other endpoint). */
-  to?: readonly number[];
-}
+import type {
+  BroadcastOptions,
+  BusEndpointOptions,
+  BusFault,
+  BusMessage,
+  BusParkResult,
+  BusStats,
+  MessageKind,
+  SendOptions,
+  SendResult,
+} from "./types.ts";
 
 const KIND_DIRECT = 1;
 const KIND_BROADCAST = 2;
@@ -128,20 +33,6 @@ const KINDS: readonly (MessageKind | undefined)[] = [];
 (KINDS as (MessageKind | undefined)[])[KIND_BROADCAST] = "broadcast";
 (KINDS as (MessageKind | undefined)[])[KIND_PUBLISH] = "channel";
 (KINDS as (MessageKind | undefined)[])[KIND_EXTERNAL] = "external";
-
-interface Pending {
-  readonly tag: number;
-  readonly bytes: Uint8Array;
-}
-
-/** Safe sends waiting, in order, for room in the ring to one destination. */
-interface Queue {
-  readonly items: Pending[];
-  /** Index of the first item not yet moved into the ring. */
-  head: number;
-  /** Bytes the waiting items count (payload + overhead each). */
-  bytes: number;
-}
 
 /**
  * One endpoint of a bus, used from one thread. Sends go to per-destination rings and become
@@ -161,9 +52,9 @@ export class BusEndpoint<T = Structured> {
   readonly #out: (RingProducer | undefined)[] = [];
   readonly #in: (RingConsumer | undefined)[] = [];
   readonly #doorbells: AtomicsDoorbell[];
-  readonly #pending: Queue[] = [];
+  readonly #pending: SendQueue[] = [];
   readonly #dirty: boolean[] = []; // per destination: written since the last publish
-  readonly #loopback: Pending[] = [];
+  readonly #loopback: Held[] = [];
   readonly #subs = new Subscriptions();
   readonly #codec: Codec<T>;
   readonly #onFault: ((fault: BusFault) => void) | undefined;
@@ -197,7 +88,7 @@ export class BusEndpoint<T = Structured> {
       const inc = layout.legs[peer * layout.endpoints + self];
       this.#out.push(out ? new RingProducer(out) : undefined);
       this.#in.push(inc ? new RingConsumer(inc) : undefined);
-      this.#pending.push({ items: [], head: 0, bytes: 0 });
+      this.#pending.push(new SendQueue());
       this.#dirty.push(false);
       this.#closed.push(false);
     }
@@ -288,12 +179,10 @@ export class BusEndpoint<T = Structured> {
     this.#checkDest(peer);
     if (peer === this.self || this.#closed[peer]) return;
     this.#closed[peer] = true;
-    const queue = this.#pending[peer] as Queue;
-    const dropped = queue.items.length - queue.head;
-    this.#stats.undeliverable += dropped;
-    this.#stats.queued -= dropped;
-    this.#stats.queuedBytes -= queue.bytes;
-    this.#pending[peer] = { items: [], head: 0, bytes: 0 };
+    const dropped = (this.#pending[peer] as SendQueue).clear();
+    this.#stats.undeliverable += dropped.messages;
+    this.#stats.queued -= dropped.messages;
+    this.#stats.queuedBytes -= dropped.bytes;
     this.#subs.removeEndpoint(peer);
   }
 
@@ -309,8 +198,14 @@ export class BusEndpoint<T = Structured> {
    */
   flush(): number {
     for (let dest = 0; dest < this.endpoints; dest++) {
-      const queue = this.#pending[dest] as Queue;
-      if (queue.head < queue.items.length) this.#move(dest, queue);
+      const queue = this.#pending[dest] as SendQueue;
+      if (queue.length === 0) continue;
+      const moved = queue.drainInto(this.#out[dest] as RingProducer);
+      if (moved.messages === 0) continue;
+      this.#stats.queued -= moved.messages;
+      this.#stats.queuedBytes -= moved.bytes;
+      this.#stats.sent += moved.messages;
+      this.#dirty[dest] = true;
     }
     for (let dest = 0; dest < this.endpoints; dest++) {
       if (!this.#dirty[dest]) continue;
@@ -320,34 +215,6 @@ export class BusEndpoint<T = Structured> {
       }
     }
     return this.#stats.queued;
-  }
-
-  /**
-   * Moves queued messages into the ring to `dest` while it has room. Each message leaves the
-   * queue as it enters the ring, so nothing is moved twice whatever happens.
-   */
-  #move(dest: number, queue: Queue): void {
-    const ring = this.#out[dest] as RingProducer;
-    const items = queue.items;
-    while (queue.head < items.length) {
-      const p = items[queue.head] as Pending;
-      if (!ring.tryPush(p.bytes, p.tag)) break;
-      items[queue.head] = EMPTY;
-      queue.head++;
-      const size = p.bytes.length + QUEUED_MESSAGE_OVERHEAD;
-      queue.bytes -= size;
-      this.#stats.queued--;
-      this.#stats.queuedBytes -= size;
-      this.#stats.sent++;
-      this.#dirty[dest] = true;
-    }
-    if (queue.head === items.length) {
-      items.length = 0;
-      queue.head = 0;
-    } else if (queue.head > 1024 && queue.head * 2 > items.length) {
-      items.splice(0, queue.head);
-      queue.head = 0;
-    }
   }
 
   /** Safe sends refused by `maxQueuedBytes` so far (`stats().capped`, without the copy). */
@@ -369,7 +236,7 @@ export class BusEndpoint<T = Structured> {
   poll(handler: (message: BusMessage<T>) => void, limit = Number.POSITIVE_INFINITY): number {
     let delivered = 0;
     while (delivered < limit && this.#loopback.length > 0) {
-      const p = this.#loopback.shift() as Pending;
+      const p = this.#loopback.shift() as Held;
       delivered += this.#deliver(this.self, p.tag, p.bytes, handler);
     }
     const n = this.endpoints;
@@ -498,11 +365,8 @@ export class BusEndpoint<T = Structured> {
       this.#stats.sent++;
       return "sent";
     }
-    const queue = this.#pending[dest] as Queue;
-    if (
-      queue.head === queue.items.length &&
-      (this.#out[dest] as RingProducer).tryPush(bytes, tag)
-    ) {
+    const queue = this.#pending[dest] as SendQueue;
+    if (queue.length === 0 && (this.#out[dest] as RingProducer).tryPush(bytes, tag)) {
       this.#dirty[dest] = true;
       this.#stats.sent++;
       return "sent";
@@ -511,15 +375,12 @@ export class BusEndpoint<T = Structured> {
       this.#stats.full++;
       return "full";
     }
-    const size = bytes.length + QUEUED_MESSAGE_OVERHEAD;
-    if (options.uncapped !== true && queue.bytes + size > this.#maxQueuedBytes) {
+    if (options.uncapped !== true && !queue.fits(bytes.length, this.#maxQueuedBytes)) {
       this.#stats.capped++;
       return "capped";
     }
-    queue.items.push({ tag, bytes: bytes.slice() });
-    queue.bytes += size;
+    this.#stats.queuedBytes += queue.push(tag, bytes);
     this.#stats.queued++;
-    this.#stats.queuedBytes += size;
     return "queued";
   }
 
@@ -584,7 +445,6 @@ export class BusEndpoint<T = Structured> {
   }
 }
 
-const EMPTY: Pending = { tag: 0, bytes: new Uint8Array(0) };
 const CONTROL: SendOptions = { safe: true, uncapped: true };
 
 function isSent(result: SendResult): boolean {

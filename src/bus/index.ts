@@ -1,18 +1,17 @@
 /** The bus: one SPSC ring per ordered pair of endpoints, direct sends, broadcast, pub/sub. */
 
 export { type Codec, JsonBytesCodec, type Structured } from "./codec.ts";
-export {
-  type BroadcastOptions,
-  BusEndpoint,
-  type BusEndpointOptions,
-  type BusFault,
-  type BusMessage,
-  type BusParkResult,
-  type BusStats,
-  MAX_CHANNEL,
-  type MessageKind,
-  QUEUED_MESSAGE_OVERHEAD,
-  type SendOptions,
-  type SendResult,
-} from "./endpoint.ts";
+export { BusEndpoint, MAX_CHANNEL } from "./endpoint.ts";
 export { type BusLayout, type BusLayoutOptions, createBusLayout, MAX_ENDPOINTS } from "./layout.ts";
+export { QUEUED_MESSAGE_OVERHEAD } from "./queue.ts";
+export type {
+  BroadcastOptions,
+  BusEndpointOptions,
+  BusFault,
+  BusMessage,
+  BusParkResult,
+  BusStats,
+  MessageKind,
+  SendOptions,
+  SendResult,
+} from "./types.ts";

@@ -1,7 +1,8 @@
 import { wakeBackend } from "../backend/backend.ts";
 import type { Structured } from "../bus/codec.ts";
-import { BusEndpoint, type BusMessage, type SendResult } from "../bus/endpoint.ts";
+import { BusEndpoint } from "../bus/endpoint.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
+import type { BusMessage, SendResult } from "../bus/types.ts";
 import { AtomicsDoorbell } from "../ring/doorbell.ts";
 import {
   CONTROLLER_ENDPOINT,

@@ -1,6 +1,7 @@
 import type { Backend, EventSink } from "../backend/backend.ts";
 import type { Structured } from "../bus/codec.ts";
-import type { BusEndpoint, BusMessage, SendResult } from "../bus/endpoint.ts";
+import type { BusEndpoint } from "../bus/endpoint.ts";
+import type { BusMessage, SendResult } from "../bus/types.ts";
 import type { NetEvent } from "../io/events.ts";
 import {
   CONTROLLER_ENDPOINT,
