@@ -29,7 +29,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-// ---------- shared layouts (mirrored in src/backend/native-layout.ts) ----------
+// ---------- shared layouts (mirrored by hand in src/backend/uring.ts and epoll.ts) ----------
 
 // Socket addresses cross the boundary as raw sockaddr_in / sockaddr_in6 bytes in a 28-byte area
 // (sockaddr_in6's size); the family field says which.

@@ -1,6 +1,6 @@
 /**
  * Shared plumbing for the scripts in bench/: argument parsing, wall and CPU timing, the printed
- * table, and the final machine-readable JSON line required by DESIGN.md section 5.
+ * table, and the final machine-readable JSON line required by docs/design.md (Performance rules).
  */
 
 /** One measured figure. */

@@ -54,7 +54,7 @@ const BACKEND_CLOSE_MS = 2500;
 const ERROR_REPORTS_PER_WINDOW = 20;
 
 /**
- * The worker loop (DESIGN.md section 1): drain the bus, fire the tick, publish stats, then wait in
+ * The worker loop (docs/design.md): drain the bus, fire the tick, publish stats, then wait in
  * the backend until the next deadline, an I/O event or a bus wake-up. Every input is given to the
  * inner and all its outputs are popped and carried out before the next input.
  *
