@@ -2,8 +2,10 @@ import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
 import { ioError } from "../sys/errno.ts";
 import { type Native, native } from "../sys/native.ts";
-import { type Backend, type BackendOptions, ResourceLimitError, setU64 } from "./backend.ts";
+import { type Backend, type BackendOptions, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
+import { GSO_MAX, GsoBatcher, IOV_BYTES } from "./uring-gso.ts";
+import { packedBuffersAvailable, recvLayout, setupError } from "./uring-setup.ts";
 
 // Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
 const OP_RECV_MULTI = 1;
@@ -11,7 +13,6 @@ const OP_SENDMSG = 2;
 const OP_CANCEL = 3;
 const OP_WAKE_READ = 4;
 const OP_RECYCLE = 5;
-const OP_SEND_GSO = 7;
 const OP_READ = 8;
 const OP_WRITE = 9;
 const CMD_BYTES = 64;
@@ -34,11 +35,6 @@ const EIO = -5;
 const EINVAL = -22;
 const EMSGSIZE = -90;
 const EOPNOTSUPP = -95;
-/** Datagrams one GSO send may carry, its largest segment, and its largest total payload. */
-const GSO_MAX = 64;
-const GSO_MAX_SEGMENT = 1472;
-const GSO_MAX_BYTES = 65000;
-const IOV_BYTES = 16;
 const ECANCELED = -125;
 
 /** Errors with which a route refuses GSO sends (no checksum offload, MTU below the segment...). */
@@ -65,117 +61,6 @@ export interface UringOptions extends BackendOptions {
    * with `min_left`; see `UringProbe.packedBuffers`). Default: when the kernel has it.
    */
   packedBuffers?: boolean;
-}
-
-/** Receive memory by default: 1024 buffers of the default 2,048 bytes. */
-const RECV_MEMORY = 1024 * 2048;
-/** The datagram size packed receive memory is sized for (`BackendOptions.recvBuffers`). */
-const ORDINARY_DATAGRAM = 2048;
-/** Datagrams of `recvBufferSize` a packed block holds at least. */
-const BLOCK_DATAGRAMS = 4;
-
-/**
- * How the io_uring receive memory is cut: `count` buffers of `size` bytes, where a buffer holds
- * one datagram or, packed, a block of them (see `BackendOptions.recvBuffers`).
- */
-function recvLayout(
-  recvBuffers: number | undefined,
-  recvBufferSize: number,
-  packed: boolean,
-): { count: number; size: number } {
-  if (packed) {
-    const size = BLOCK_DATAGRAMS * recvBufferSize;
-    const memory = (recvBuffers ?? 1024) * Math.min(recvBufferSize, ORDINARY_DATAGRAM);
-    return { count: powerOfTwoAtLeast(Math.max(4, Math.ceil(memory / size))), size };
-  }
-  const fitting = powerOfTwoAtLeast(Math.ceil(RECV_MEMORY / recvBufferSize));
-  return { count: recvBuffers ?? Math.max(16, Math.min(1024, fitting)), size: recvBufferSize };
-}
-
-function powerOfTwoAtLeast(n: number): number {
-  return 2 ** Math.ceil(Math.log2(n));
-}
-
-/** What the io_uring feature probe found (see `probeUring`). */
-export interface UringProbe {
-  readonly available: boolean;
-  /** -errno name when unavailable (ENOSYS: no io_uring; EPERM: disabled by policy/seccomp). */
-  readonly error?: string;
-  readonly singleIssuer: boolean;
-  readonly deferTaskrun: boolean;
-  readonly coopTaskrun: boolean;
-  readonly multishotRecvmsg: boolean;
-  readonly bufferRings: boolean;
-  /** IORING_OP_READ_MULTISHOT (kernel 6.7): one read request delivers every TUN/TAP packet. */
-  readonly multishotRead: boolean;
-  /**
-   * Incrementally consumed provided buffers (IOU_PBUF_RING_INC, kernel 6.12) with a minimum size
-   * left (`min_left`; the 6.18.44 kernel this was built on has it), which
-   * `UringOptions.packedBuffers` needs.
-   */
-  readonly packedBuffers: boolean;
-}
-
-/** Probes what io_uring offers on this kernel (never throws for missing support). */
-export function probeUring(): UringProbe {
-  const bits = native().sio_uring_probe();
-  if (bits < 0) {
-    const e = ioError(bits);
-    return {
-      available: false,
-      error: `${e.code}: ${e.message}`,
-      singleIssuer: false,
-      deferTaskrun: false,
-      coopTaskrun: false,
-      multishotRecvmsg: false,
-      bufferRings: false,
-      multishotRead: false,
-      packedBuffers: false,
-    };
-  }
-  return {
-    available: (bits & 1) !== 0,
-    singleIssuer: (bits & 2) !== 0,
-    deferTaskrun: (bits & 4) !== 0,
-    coopTaskrun: (bits & 8) !== 0,
-    multishotRecvmsg: (bits & 16) !== 0,
-    bufferRings: (bits & 32) !== 0,
-    multishotRead: (bits & 64) !== 0,
-    packedBuffers: (bits & 128) !== 0,
-  };
-}
-
-/** Whether this kernel has packed buffers (probed once per thread). */
-let packedBuffersHere: boolean | undefined;
-
-/**
- * io_uring cannot be used here (missing, disabled, or not allowed to lock its memory): `"auto"`
- * falls back to epoll for it. `reason` says why; the message adds what to do.
- */
-export class UringUnavailableError extends Error {
-  override readonly name = "UringUnavailableError";
-  /** @param reason why io_uring cannot be used, and how to make it usable */
-  constructor(readonly reason: string) {
-    super(`${reason}; or use backend: "epoll" (or "auto", which falls back to it by itself)`);
-  }
-}
-
-/** The error for a ring that could not be set up (`negErrno` from the shim). */
-function setupError(negErrno: number): Error {
-  const e = ioError(negErrno);
-  switch (e.code) {
-    case "EMFILE":
-    case "ENFILE":
-      return new ResourceLimitError("the io_uring backend", e);
-    case "ENOMEM":
-      return new UringUnavailableError(
-        "io_uring could not lock memory for its rings (ENOMEM): raise the locked-memory limit (ulimit -l, or LimitMEMLOCK=; about 256 KiB per worker) or grant CAP_IPC_LOCK",
-      );
-    default:
-      return new UringUnavailableError(
-        `io_uring is not usable here (${e.code}: ${e.message}): the kernel may lack it or have it disabled (sysctl kernel.io_uring_disabled, a container's seccomp profile)`,
-      );
-  }
 }
 
 /**
@@ -230,20 +115,10 @@ export class UringBackend extends SocketTable implements Backend {
   /** Sends and writes (`to` undefined) waiting for a free send slot. */
   readonly #waiting: { sock: Sock; to: SocketAddr | undefined; data: Uint8Array }[] = [];
   // GSO: consecutive sends to one peer from one socket become one sendmsg with UDP_SEGMENT
-  readonly #iovs: DataView; // native iovec area, GSO_MAX entries per head slot
-  readonly #iovsAddr: number;
   readonly #slotAddr: Float64Array; // where each busy slot's datagram is
   readonly #slotLen: Int32Array;
-  readonly #slotNext: Int32Array; // next datagram of a GSO send, or -1
-  readonly #slotDest: Uint8Array; // destination of a GSO send, by head slot (28 bytes each)
   readonly #noGso: boolean[] = []; // per socket index: GSO failed on this socket's route
-  #gsoAt = -1; // offset of the command that the next send may join, or -1
-  #gsoSock = -1;
-  #gsoHead = -1;
-  #gsoTail = -1;
-  #gsoSegment = 0;
-  #gsoCount = 0;
-  #gsoBytes = 0;
+  readonly #gso: GsoBatcher;
   #closed = false;
 
   /** Creates the ring. Throws UringUnavailableError (with the reason) when io_uring cannot be used. */
@@ -265,8 +140,7 @@ export class UringBackend extends SocketTable implements Backend {
     ) {
       throw new RangeError(`recvBuffers must be a power of two from 1 to 32768, got ${wanted}`);
     }
-    packedBuffersHere ??= probeUring().packedBuffers;
-    const packed = packedBuffersHere && options.packedBuffers !== false;
+    const packed = packedBuffersAvailable() && options.packedBuffers !== false;
     const { count: bufCount, size: bufSize } = recvLayout(wanted, recvSize, packed);
     this.#recvSize = recvSize;
     this.#bufSize = bufSize;
@@ -331,14 +205,22 @@ export class UringBackend extends SocketTable implements Backend {
     this.#slotBuffer = new Int32Array(small + large).fill(-1);
     this.#bufferRefs = new Int32Array(bufCount);
     this.#bufferHeld = new Uint8Array(bufCount);
-    this.#iovsAddr = info(10);
-    this.#iovs = new DataView(
-      toArrayBuffer(this.#iovsAddr as Pointer, 0, (small + large) * GSO_MAX * IOV_BYTES),
-    );
     this.#slotAddr = new Float64Array(small + large);
     this.#slotLen = new Int32Array(small + large);
-    this.#slotNext = new Int32Array(small + large).fill(-1);
-    this.#slotDest = new Uint8Array((small + large) * 28);
+    const iovsAddr = info(10);
+    this.#gso = new GsoBatcher(
+      {
+        cmds: this.#cmds,
+        cmdBytes: this.#cmdBytes,
+        iovs: new DataView(
+          toArrayBuffer(iovsAddr as Pointer, 0, (small + large) * GSO_MAX * IOV_BYTES),
+        ),
+        iovsAddr,
+        bufAddr: this.#slotAddr,
+        bufLen: this.#slotLen,
+      },
+      small + large,
+    );
     this.#command(OP_WAKE_READ, -1, UD_WAKE, 0);
   }
 
@@ -392,10 +274,10 @@ export class UringBackend extends SocketTable implements Backend {
 
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
     const length = data.length;
-    if (this.#gsoAt >= 0 && this.#canJoin(sock, to, length)) {
+    if (this.#gso.canJoin(sock.index, to, length)) {
       const slot = this.#store(sock, data);
       if (slot >= 0) {
-        this.#join(slot, length);
+        this.#gso.join(slot, length);
         return;
       }
     }
@@ -405,16 +287,7 @@ export class UringBackend extends SocketTable implements Backend {
       return;
     }
     const at = this.#sendCommand(sock, slot, to.raw);
-    if (length > 0 && length <= GSO_MAX_SEGMENT && this.#noGso[sock.index] !== true) {
-      // the next sends may join this one
-      this.#gsoAt = at;
-      this.#gsoSock = sock.index;
-      this.#gsoHead = slot;
-      this.#gsoTail = slot;
-      this.#gsoSegment = length;
-      this.#gsoCount = 1;
-      this.#gsoBytes = length;
-    }
+    if (this.#noGso[sock.index] !== true) this.#gso.start(at, sock.index, slot, length);
   }
 
   protected writePacket(sock: Sock, data: Uint8Array): void {
@@ -436,52 +309,6 @@ export class UringBackend extends SocketTable implements Backend {
     }
     this.#waiting.push({ sock, to: to?.copy(), data: data.slice() });
     this.counters.sendQueued = this.#waiting.length;
-  }
-
-  /** True when a send of `length` bytes to `to` can join the GSO send being built. */
-  #canJoin(sock: Sock, to: SocketAddr, length: number): boolean {
-    if (
-      sock.index !== this.#gsoSock ||
-      length === 0 ||
-      length > this.#gsoSegment ||
-      this.#gsoCount === GSO_MAX ||
-      this.#gsoBytes + length > GSO_MAX_BYTES
-    ) {
-      return false;
-    }
-    // same destination: family, port and address (the bytes a sockaddr compares on)
-    const raw = to.raw;
-    const cmd = this.#cmdBytes;
-    const at = this.#gsoAt + 32;
-    const end = to.family === 4 ? 8 : 28;
-    for (let i = 0; i < end; i++) if (raw[i] !== cmd[at + i]) return false;
-    return true;
-  }
-
-  /** Adds the datagram in `slot` to the GSO send being built. */
-  #join(slot: number, length: number): void {
-    const head = this.#gsoHead;
-    const base = head * GSO_MAX * IOV_BYTES;
-    if (this.#gsoCount === 1) {
-      // the first join turns the single send into a GSO send
-      this.#cmds.setUint8(this.#gsoAt, OP_SEND_GSO);
-      setU64(this.#cmds, this.#gsoAt + 16, this.#iovsAddr + base);
-      this.#cmds.setUint32(this.#gsoAt + 24, this.#gsoSegment, true);
-      this.#slotDest.set(this.#cmdBytes.subarray(this.#gsoAt + 32, this.#gsoAt + 60), head * 28);
-      this.#writeIov(base, head);
-    }
-    this.#writeIov(base + this.#gsoCount * IOV_BYTES, slot);
-    this.#gsoCount++;
-    this.#gsoBytes += length;
-    this.#cmds.setUint16(this.#gsoAt + 2, this.#gsoCount, true);
-    this.#slotNext[this.#gsoTail] = slot;
-    this.#gsoTail = slot;
-    if (length < this.#gsoSegment) this.#gsoAt = -1; // a shorter datagram ends a GSO send
-  }
-
-  #writeIov(at: number, slot: number): void {
-    setU64(this.#iovs, at, this.#slotAddr[slot] as number);
-    setU64(this.#iovs, at + 8, this.#slotLen[slot] as number);
   }
 
   /** Queues a single send of the datagram in `slot` to the raw address `dest`; returns its offset. */
@@ -530,7 +357,7 @@ export class UringBackend extends SocketTable implements Backend {
 
   /** Writes a command; returns its byte offset (for callers that fill more fields). */
   #command(op: number, fd: number, type: number, index: number, addr = 0): number {
-    this.#gsoAt = -1; // a GSO send is only ever extended by the command right after it
+    this.#gso.end(); // a GSO send is only ever extended by the command right after it
     if (this.#cmdCount === this.#cmdCap) {
       // the command array is full: submit it without reaping. Commands are written while
       // completions are being handled, so reaping here would overwrite the completion array
@@ -553,7 +380,7 @@ export class UringBackend extends SocketTable implements Backend {
   }
 
   #enter(timeoutNs: number): number {
-    this.#gsoAt = -1;
+    this.#gso.end();
     const n = this.#cmdCount;
     this.#cmdCount = 0;
     this.counters.submits++;
@@ -676,24 +503,24 @@ export class UringBackend extends SocketTable implements Backend {
   #sent(slot: number, res: number): void {
     const sockIndex = this.#slotSock[slot] as number;
     const sock = this.socks[sockIndex];
-    const gso = this.#slotNext[slot] !== -1;
+    const gso = this.#gso.next[slot] !== -1;
     if (gso && res < 0 && sock?.state === "open" && GSO_REFUSED.has(res)) {
       // this route cannot take GSO sends: send the datagrams one by one, and never again GSO
       this.#noGso[sockIndex] = true;
       this.counters.gsoFallbacks++;
       sock.inFlight--;
       for (let s = slot; s !== -1; ) {
-        const next = this.#slotNext[s] as number;
-        this.#slotNext[s] = -1;
-        this.#sendCommand(sock, s, this.#slotDest.subarray(slot * 28, slot * 28 + 28));
+        const next = this.#gso.next[s] as number;
+        this.#gso.next[s] = -1;
+        this.#sendCommand(sock, s, this.#gso.destination(slot));
         s = next;
       }
       return;
     }
     let datagrams = 0;
     for (let s = slot; s !== -1; datagrams++) {
-      const next = this.#slotNext[s] as number;
-      this.#slotNext[s] = -1;
+      const next = this.#gso.next[s] as number;
+      this.#gso.next[s] = -1;
       this.#release(s);
       s = next;
     }
