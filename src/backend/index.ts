@@ -1,8 +1,8 @@
 /** Backends: the io_uring one (primary) and the epoll fallback, with the same events. */
 import type { Backend, BackendOptions } from "./backend.ts";
 import { EpollBackend } from "./epoll.ts";
-import { UringBackend, type UringOptions } from "./uring.ts";
-import { UringUnavailableError } from "./uring-setup.ts";
+import { UringBackend } from "./uring.ts";
+import { type UringOptions, UringUnavailableError } from "./uring-setup.ts";
 
 export {
   type Backend,
@@ -17,8 +17,13 @@ export {
 } from "./backend.ts";
 export { EpollBackend } from "./epoll.ts";
 export { TunDevice, type TunDeviceOptions, TunError, type TunMode } from "./tun-device.ts";
-export { UringBackend, type UringOptions } from "./uring.ts";
-export { probeUring, type UringProbe, UringUnavailableError } from "./uring-setup.ts";
+export { UringBackend } from "./uring.ts";
+export {
+  probeUring,
+  type UringOptions,
+  type UringProbe,
+  UringUnavailableError,
+} from "./uring-setup.ts";
 
 /** Which backend to create: io_uring, epoll, or io_uring with a fallback to epoll. */
 export type BackendKind = "auto" | "uring" | "epoll";

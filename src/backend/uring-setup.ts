@@ -1,10 +1,33 @@
 /**
- * Setting up the io_uring backend: what the kernel offers (`probeUring`), how receive memory is
- * cut, and the errors for a ring that cannot be had.
+ * Setting up the io_uring backend: its options, what the kernel offers (`probeUring`), how
+ * receive memory is cut, and the errors for a ring that cannot be had.
  */
 import { ioError } from "../sys/errno.ts";
 import { native } from "../sys/native.ts";
-import { ResourceLimitError } from "./backend.ts";
+import { type BackendOptions, ResourceLimitError } from "./backend.ts";
+
+/** io_uring backend options. */
+export interface UringOptions extends BackendOptions {
+  /** Submission queue entries. Default 1024. */
+  entries?: number;
+  /** Send buffers for datagrams up to 1,920 bytes. Default 1024. */
+  sendBuffers?: number;
+  /** Send buffers for larger datagrams and packets (up to 65,535 bytes). Default 16. */
+  largeSendBuffers?: number;
+  /**
+   * Read TUN/TAP queues with one multishot read (kernel 6.7+) rather than one read per packet.
+   * Default: when the kernel has it.
+   */
+  multishotRead?: boolean;
+  /**
+   * Pack received datagrams and packets back to back into blocks of `4 × recvBufferSize`, each
+   * taking only its own size (plus 44 bytes of headers for a datagram), instead of one buffer of
+   * `recvBufferSize` each: incrementally consumed buffers that the kernel retires once less than
+   * `recvBufferSize` is left, so anything up to that size still lands whole (IOU_PBUF_RING_INC
+   * with `min_left`; see `UringProbe.packedBuffers`). Default: when the kernel has it.
+   */
+  packedBuffers?: boolean;
+}
 
 /** Receive memory by default: 1024 buffers of the default 2,048 bytes. */
 const RECV_MEMORY = 1024 * 2048;

@@ -2,10 +2,16 @@ import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
 import { ioError } from "../sys/errno.ts";
 import { type Native, native } from "../sys/native.ts";
-import { type Backend, type BackendOptions, setU64 } from "./backend.ts";
+import { type Backend, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 import { GSO_MAX, GsoBatcher, IOV_BYTES } from "./uring-gso.ts";
-import { packedBuffersAvailable, recvLayout, setupError } from "./uring-setup.ts";
+import { SEND_HEADER, SendBuffers } from "./uring-send.ts";
+import {
+  packedBuffersAvailable,
+  recvLayout,
+  setupError,
+  type UringOptions,
+} from "./uring-setup.ts";
 
 // Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
 const OP_RECV_MULTI = 1;
@@ -17,7 +23,6 @@ const OP_READ = 8;
 const OP_WRITE = 9;
 const CMD_BYTES = 64;
 const CQE_BYTES = 16;
-const SLOT_HEADER = 128;
 
 // user_data: high 32 bits say what completed, low 32 bits which one
 const UD_RECV = 1;
@@ -40,32 +45,9 @@ const ECANCELED = -125;
 /** Errors with which a route refuses GSO sends (no checksum offload, MTU below the segment...). */
 const GSO_REFUSED = new Set([EIO, EINVAL, EMSGSIZE, EOPNOTSUPP]);
 
-/** io_uring backend options. */
-export interface UringOptions extends BackendOptions {
-  /** Submission queue entries. Default 1024. */
-  entries?: number;
-  /** Send slots for datagrams up to 1,920 bytes. Default 1024. */
-  sendSlots?: number;
-  /** Send slots for larger datagrams and packets (up to 65,535 bytes). Default 16. */
-  largeSendSlots?: number;
-  /**
-   * Read TUN/TAP queues with one multishot read (kernel 6.7+) rather than one read per packet.
-   * Default: when the kernel has it.
-   */
-  multishotRead?: boolean;
-  /**
-   * Pack received datagrams and packets back to back into blocks of `4 × recvBufferSize`, each
-   * taking only its own size (plus 44 bytes of headers for a datagram), instead of one buffer of
-   * `recvBufferSize` each: incrementally consumed buffers that the kernel retires once less than
-   * `recvBufferSize` is left, so anything up to that size still lands whole (IOU_PBUF_RING_INC
-   * with `min_left`; see `UringProbe.packedBuffers`). Default: when the kernel has it.
-   */
-  packedBuffers?: boolean;
-}
-
 /**
  * io_uring backend: multishot recvmsg (UDP) and multishot read (TUN/TAP) into a provided-buffer
- * ring, sends and writes from send slots (or straight from a receive buffer), one io_uring_enter
+ * ring, sends and writes from send buffers (or straight from a receive buffer), one io_uring_enter
  * per poll for everything queued, and an eventfd read by the ring as the cross-thread wake-up.
  * Use from the thread that created it.
  */
@@ -100,23 +82,13 @@ export class UringBackend extends SocketTable implements Backend {
   readonly #from: SocketAddr[];
   readonly #fromView: DataView; // their bytes
   #fromNext = 0;
-  readonly #slots: Uint8Array;
-  readonly #slotsAddr: number;
-  readonly #smallCount: number;
-  readonly #smallSize: number;
-  readonly #largeSize: number;
-  readonly #freeSmall: number[] = [];
-  readonly #freeLarge: number[] = [];
-  readonly #slotSock: Int32Array; // socket index of each busy slot
-  readonly #slotBuffer: Int32Array; // receive buffer a zero-copy send holds, or -1
+  readonly #send: SendBuffers;
   readonly #bufferRefs: Int32Array; // zero-copy sends holding each receive buffer
   readonly #bufferHeld: Uint8Array; // 1 while a buffer is out of the ring
   readonly #armed: boolean[] = []; // per socket index: multishot receive armed
-  /** Sends and writes (`to` undefined) waiting for a free send slot. */
+  /** Sends and writes (`to` undefined) waiting for a free send buffer. */
   readonly #waiting: { sock: Sock; to: SocketAddr | undefined; data: Uint8Array }[] = [];
   // GSO: consecutive sends to one peer from one socket become one sendmsg with UDP_SEGMENT
-  readonly #slotAddr: Float64Array; // where each busy slot's datagram is
-  readonly #slotLen: Int32Array;
   readonly #noGso: boolean[] = []; // per socket index: GSO failed on this socket's route
   readonly #gso: GsoBatcher;
   #closed = false;
@@ -145,10 +117,10 @@ export class UringBackend extends SocketTable implements Backend {
     this.#recvSize = recvSize;
     this.#bufSize = bufSize;
     this.recvMemory = bufCount * bufSize;
-    const small = options.sendSlots ?? 1024;
-    const large = options.largeSendSlots ?? 16;
-    this.#smallSize = 2048;
-    this.#largeSize = SLOT_HEADER + 65536;
+    const small = options.sendBuffers ?? 1024;
+    const large = options.largeSendBuffers ?? 16;
+    const smallSize = 2048;
+    const largeSize = SEND_HEADER + 65536;
     this.#cmdCap = entries;
     const err = new Int32Array(1);
     const ring = n.sio_uring_new(
@@ -156,9 +128,9 @@ export class UringBackend extends SocketTable implements Backend {
       bufCount,
       this.#bufSize,
       small,
-      this.#smallSize,
+      smallSize,
       large,
-      this.#largeSize,
+      largeSize,
       entries,
       err,
     );
@@ -186,27 +158,19 @@ export class UringBackend extends SocketTable implements Backend {
       { length: fromCount },
       (_, i) => new SocketAddr(fromBytes.subarray(i * ADDR_BYTES, (i + 1) * ADDR_BYTES)),
     );
-    this.#slotsAddr = info(3);
-    this.#slots = new Uint8Array(
-      toArrayBuffer(
-        this.#slotsAddr as Pointer,
-        0,
-        small * this.#smallSize + large * this.#largeSize,
-      ),
+    const sendAddr = info(3);
+    this.#send = new SendBuffers(
+      new Uint8Array(toArrayBuffer(sendAddr as Pointer, 0, small * smallSize + large * largeSize)),
+      sendAddr,
+      { bytes: this.#bufs, addr: this.#bufsAddr, bufSize: this.#bufSize },
+      { small, smallSize, large, largeSize },
     );
     this.setupFlags = info(4);
     this.wakeHandle = info(5);
     this.#payloadOffset = info(7);
     this.multishotRead = info(11) === 1 && options.multishotRead !== false;
-    this.#smallCount = small;
-    for (let i = small - 1; i >= 0; i--) this.#freeSmall.push(i);
-    for (let i = small + large - 1; i >= small; i--) this.#freeLarge.push(i);
-    this.#slotSock = new Int32Array(small + large).fill(-1);
-    this.#slotBuffer = new Int32Array(small + large).fill(-1);
     this.#bufferRefs = new Int32Array(bufCount);
     this.#bufferHeld = new Uint8Array(bufCount);
-    this.#slotAddr = new Float64Array(small + large);
-    this.#slotLen = new Int32Array(small + large);
     const iovsAddr = info(10);
     this.#gso = new GsoBatcher(
       {
@@ -216,8 +180,8 @@ export class UringBackend extends SocketTable implements Backend {
           toArrayBuffer(iovsAddr as Pointer, 0, (small + large) * GSO_MAX * IOV_BYTES),
         ),
         iovsAddr,
-        bufAddr: this.#slotAddr,
-        bufLen: this.#slotLen,
+        bufAddr: this.#send.addr,
+        bufLen: this.#send.len,
       },
       small + large,
     );
@@ -275,33 +239,33 @@ export class UringBackend extends SocketTable implements Backend {
   protected sendOne(sock: Sock, to: SocketAddr, data: Uint8Array): void {
     const length = data.length;
     if (this.#gso.canJoin(sock.index, to, length)) {
-      const slot = this.#store(sock, data);
-      if (slot >= 0) {
-        this.#gso.join(slot, length);
+      const buf = this.#store(sock, data);
+      if (buf >= 0) {
+        this.#gso.join(buf, length);
         return;
       }
     }
-    const slot = this.#store(sock, data);
-    if (slot < 0) {
+    const buf = this.#store(sock, data);
+    if (buf < 0) {
       this.#wait(sock, to, data);
       return;
     }
-    const at = this.#sendCommand(sock, slot, to.raw);
-    if (this.#noGso[sock.index] !== true) this.#gso.start(at, sock.index, slot, length);
+    const at = this.#sendCommand(sock, buf, to.raw);
+    if (this.#noGso[sock.index] !== true) this.#gso.start(at, sock.index, buf, length);
   }
 
   protected writePacket(sock: Sock, data: Uint8Array): void {
-    const slot = this.#store(sock, data);
-    if (slot < 0) {
+    const buf = this.#store(sock, data);
+    if (buf < 0) {
       this.#wait(sock, undefined, data);
       return;
     }
     sock.inFlight++;
-    const at = this.#command(OP_WRITE, sock.fd, UD_SEND, slot, this.#slotAddr[slot] as number);
+    const at = this.#command(OP_WRITE, sock.fd, UD_SEND, buf, this.#send.addr[buf] as number);
     this.#cmds.setUint32(at + 24, data.length, true);
   }
 
-  /** Keeps a copy of a send or write (`to` undefined) until a send slot frees, or drops it. */
+  /** Keeps a copy of a send or write (`to` undefined) until a send buffer frees, or drops it. */
   #wait(sock: Sock, to: SocketAddr | undefined, data: Uint8Array): void {
     if (this.#waiting.length >= this.sendQueueLimit) {
       this.counters.sendDrops++;
@@ -311,48 +275,27 @@ export class UringBackend extends SocketTable implements Backend {
     this.counters.sendQueued = this.#waiting.length;
   }
 
-  /** Queues a single send of the datagram in `slot` to the raw address `dest`; returns its offset. */
-  #sendCommand(sock: Sock, slot: number, dest: Uint8Array): number {
+  /** Queues a single send of the datagram in `buf` to the raw address `dest`; returns its offset. */
+  #sendCommand(sock: Sock, buf: number, dest: Uint8Array): number {
     sock.inFlight++;
-    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, slot, this.#slotAddr[slot] as number);
-    this.#cmds.setUint32(at + 24, this.#slotLen[slot] as number, true);
+    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, buf, this.#send.addr[buf] as number);
+    this.#cmds.setUint32(at + 24, this.#send.len[buf] as number, true);
     this.#cmdBytes.set(dest, at + 32);
     return at;
   }
 
   /**
-   * Takes a send slot for `data` (copied into the slot, or referenced in place when it is a view
-   * of a receive buffer) and returns it, or -1 when no slot is free.
+   * Takes a send buffer for `data` (copied, or pointing into the receive buffer it is a view of,
+   * which then stays out of the ring until the send completes); -1 when none is free.
    */
   #store(sock: Sock, data: Uint8Array): number {
-    const length = data.length;
-    const zeroCopy = data.buffer === this.#bufs.buffer;
-    const pool =
-      length <= this.#smallSize - SLOT_HEADER || zeroCopy ? this.#freeSmall : this.#freeLarge;
-    const slot = pool.pop();
-    if (slot === undefined) return -1;
-    let address: number;
-    if (zeroCopy) {
-      const buffer = Math.floor(data.byteOffset / this.#bufSize);
-      this.#slotBuffer[slot] = buffer;
-      this.#bufferRefs[buffer] = (this.#bufferRefs[buffer] as number) + 1;
-      address = this.#bufsAddr + data.byteOffset;
+    const buf = this.#send.take(sock.index, data);
+    const held = buf < 0 ? -1 : this.#send.heldReceiveBuffer(buf);
+    if (held >= 0) {
+      this.#bufferRefs[held] = (this.#bufferRefs[held] as number) + 1;
       this.counters.zeroCopySends++;
-    } else {
-      const offset = this.#slotOffset(slot) + SLOT_HEADER;
-      this.#slots.set(data, offset);
-      address = this.#slotsAddr + offset;
     }
-    this.#slotSock[slot] = sock.index;
-    this.#slotAddr[slot] = address;
-    this.#slotLen[slot] = length;
-    return slot;
-  }
-
-  #slotOffset(slot: number): number {
-    return slot < this.#smallCount
-      ? slot * this.#smallSize
-      : this.#smallCount * this.#smallSize + (slot - this.#smallCount) * this.#largeSize;
+    return buf;
   }
 
   /** Writes a command; returns its byte offset (for callers that fill more fields). */
@@ -375,7 +318,7 @@ export class UringBackend extends SocketTable implements Backend {
     c.setUint32(at + 8, index, true);
     c.setUint32(at + 12, type, true);
     setU64(c, at + 16, addr);
-    c.setUint32(at + 28, index, true); // slot / buffer id
+    c.setUint32(at + 28, index, true); // send buffer or receive buffer id
     return at;
   }
 
@@ -500,25 +443,25 @@ export class UringBackend extends SocketTable implements Backend {
     if (!this.#closed) this.#command(OP_RECYCLE, -1, 0, buffer);
   }
 
-  #sent(slot: number, res: number): void {
-    const sockIndex = this.#slotSock[slot] as number;
+  #sent(buf: number, res: number): void {
+    const sockIndex = this.#send.sock[buf] as number;
     const sock = this.socks[sockIndex];
-    const gso = this.#gso.next[slot] !== -1;
+    const gso = this.#gso.next[buf] !== -1;
     if (gso && res < 0 && sock?.state === "open" && GSO_REFUSED.has(res)) {
       // this route cannot take GSO sends: send the datagrams one by one, and never again GSO
       this.#noGso[sockIndex] = true;
       this.counters.gsoFallbacks++;
       sock.inFlight--;
-      for (let s = slot; s !== -1; ) {
+      for (let s = buf; s !== -1; ) {
         const next = this.#gso.next[s] as number;
         this.#gso.next[s] = -1;
-        this.#sendCommand(sock, s, this.#gso.destination(slot));
+        this.#sendCommand(sock, s, this.#gso.destination(buf));
         s = next;
       }
       return;
     }
     let datagrams = 0;
-    for (let s = slot; s !== -1; datagrams++) {
+    for (let s = buf; s !== -1; datagrams++) {
       const next = this.#gso.next[s] as number;
       this.#gso.next[s] = -1;
       this.#release(s);
@@ -533,17 +476,13 @@ export class UringBackend extends SocketTable implements Backend {
       this.finishClose(sock);
   }
 
-  /** Frees a send slot and the receive buffer it referenced, if any. */
-  #release(slot: number): void {
-    this.#slotSock[slot] = -1;
-    const buffer = this.#slotBuffer[slot] as number;
-    if (buffer >= 0) {
-      this.#slotBuffer[slot] = -1;
-      const refs = (this.#bufferRefs[buffer] as number) - 1;
-      this.#bufferRefs[buffer] = refs;
-      if (refs === 0) this.#recycle(buffer);
-    }
-    (slot < this.#smallCount ? this.#freeSmall : this.#freeLarge).push(slot);
+  /** Frees a send buffer and the receive buffer it held, if any. */
+  #release(buf: number): void {
+    const held = this.#send.release(buf);
+    if (held < 0) return;
+    const refs = (this.#bufferRefs[held] as number) - 1;
+    this.#bufferRefs[held] = refs;
+    if (refs === 0) this.#recycle(held);
   }
 
   #retryWaiting(): void {
