@@ -1,12 +1,15 @@
 /**
- * Builds the native shim (sansio.c: io_uring, epoll, sockets; tun.c: TUN/TAP devices; ledger.c:
- * what each worker thread opened) into native/build/<platform>-<arch>/libsansio.so with the system C
- * compiler, linking liburing statically so the result needs only libc at run time.
+ * Builds the native shim (sockets.c: UDP sockets, threads, wake-ups; uring.c: io_uring; epoll.c:
+ * epoll; tun.c: TUN/TAP devices; ledger.c: what each worker thread opened; shim.h: what they
+ * share) into native/build/<platform>-<arch>/libsansio.so with the system C compiler, linking
+ * liburing statically so the result needs only libc at run time. It first writes sansio_abi.h,
+ * the numbers the shim shares with TypeScript, from src/sys/abi.ts.
  *
  *   bun run build:native        (also run by `bun install` in this repository)
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { abiHeader } from "../src/sys/abi.ts";
 
 const root = import.meta.dir;
 const target = `${process.platform}-${process.arch}`;
@@ -36,6 +39,8 @@ if (found === "" || found === "liburing.a") {
 }
 
 mkdirSync(outDir, { recursive: true });
+// the numbers the shim shares with TypeScript, from their one source (src/sys/abi.ts)
+writeFileSync(join(outDir, "sansio_abi.h"), abiHeader());
 const args = [
   cc,
   "-O2",
@@ -48,9 +53,8 @@ const args = [
   "-fvisibility=hidden",
   "-o",
   output,
-  join(root, "sansio.c"),
-  join(root, "tun.c"),
-  join(root, "ledger.c"),
+  `-I${outDir}`,
+  ...["sockets.c", "uring.c", "epoll.c", "tun.c", "ledger.c"].map((file) => join(root, file)),
   found,
   "-Wl,--exclude-libs,ALL",
 ];

@@ -52,7 +52,7 @@ export interface BackendStats {
   sendErrors: number;
   /** Sends dropped because the local send queue was full. */
   sendDrops: number;
-  /** Sends waiting for a free send slot or socket space. */
+  /** Sends waiting for a free send buffer or socket space. */
   sendQueued: number;
   /** Receive buffers handed out and not yet returned. */
   buffersOutstanding: number;

@@ -1,14 +1,14 @@
 import { ptr } from "bun:ffi";
-import { SocketAddr } from "../io/addr.ts";
+import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
 import type { IoError } from "../io/events.ts";
+import { Epoll } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
 import { type Native, native } from "../sys/native.ts";
 import { type Backend, type BackendOptions, ResourceLimitError, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 const BATCH = 64; // datagrams per recvmmsg / sendmmsg call
-const META_BYTES = 48;
-const ENTRY_BYTES = 48;
+const { META_BYTES, META_ADDR, ENTRY_BYTES, ENTRY_ADDR, EVENT_BYTES } = Epoll;
 const EPOLLIN = 0x001;
 const EPOLLOUT = 0x004;
 const WAKE_TOKEN = 0xffffffff;
@@ -59,9 +59,12 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#metaView = new DataView(this.#meta.buffer);
     this.#from = Array.from(
       { length: BATCH },
-      (_, i) => new SocketAddr(this.#meta.subarray(i * META_BYTES + 16, i * META_BYTES + 44)),
+      (_, i) =>
+        new SocketAddr(
+          this.#meta.subarray(i * META_BYTES + META_ADDR, i * META_BYTES + META_ADDR + ADDR_BYTES),
+        ),
     );
-    this.#events = new Uint8Array(BATCH * 16);
+    this.#events = new Uint8Array(BATCH * EVENT_BYTES);
     this.#eventsView = new DataView(this.#events.buffer);
     this.#entries = new Uint8Array(BATCH * ENTRY_BYTES);
     this.#entriesView = new DataView(this.#entries.buffer);
@@ -87,8 +90,8 @@ export class EpollBackend extends SocketTable implements Backend {
     if (count < 0) throw new Error(`epoll_wait failed: ${ioError(count).code}`);
     let delivered = this.deliverQueued();
     for (let i = 0; i < count; i++) {
-      const token = this.#eventsView.getUint32(i * 16, true);
-      const events = this.#eventsView.getUint32(i * 16 + 8, true);
+      const token = this.#eventsView.getUint32(i * EVENT_BYTES, true);
+      const events = this.#eventsView.getUint32(i * EVENT_BYTES + 8, true);
       if (token === WAKE_TOKEN) {
         this.#n.sio_eventfd_drain(this.wakeHandle);
         this.counters.wakeups++;
@@ -160,7 +163,7 @@ export class EpollBackend extends SocketTable implements Backend {
     if (zeroCopy) this.counters.zeroCopySends++;
     setU64(this.#entriesView, at, address);
     this.#entriesView.setUint32(at + 8, data.length, true);
-    if (to !== undefined) this.#entries.set(to.raw, at + 16);
+    if (to !== undefined) this.#entries.set(to.raw, at + ENTRY_ADDR);
     this.#entryData[this.#batchCount] = data;
     this.#batchCount++;
   }
@@ -240,7 +243,9 @@ export class EpollBackend extends SocketTable implements Backend {
     for (let i = done; i < count; i++) {
       const at = i * ENTRY_BYTES;
       const to =
-        sock.kind === "udp" ? new SocketAddr(this.#entries.slice(at + 16, at + 44)) : undefined;
+        sock.kind === "udp"
+          ? new SocketAddr(this.#entries.slice(at + ENTRY_ADDR, at + ENTRY_ADDR + ADDR_BYTES))
+          : undefined;
       this.#hold(sock, to, this.#entryData[i] as Uint8Array);
     }
     this.#entryData.fill(undefined, 0, count);

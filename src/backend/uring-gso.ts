@@ -5,21 +5,20 @@
  * The batcher extends the send command just written, in place, while the next sends can join it.
  */
 import type { SocketAddr } from "../io/addr.ts";
+import { Cmd, GSO_MAX, Op } from "../sys/abi.ts";
 import { setU64 } from "./backend.ts";
 
-/** Datagrams one GSO send may carry, its largest segment, and its largest total payload. */
-export const GSO_MAX = 64;
+/** A GSO send's largest segment, and its largest total payload. */
 const GSO_MAX_SEGMENT = 1472;
 const GSO_MAX_BYTES = 65000;
 /** Bytes of one native iovec. */
 export const IOV_BYTES = 16;
-const OP_SEND_GSO = 7; // native/sansio.c: SIO_OP_SEND_GSO
-const ADDR_AT = 32; // a send command's destination (raw sockaddr) in the command
-const ADDR_BYTES = 28;
+const ADDR_AT = Cmd.DST; // a send command's destination (raw sockaddr)
+const ADDR_BYTES = Cmd.DST_LEN - Cmd.DST;
 
 /** Where the batcher reads and writes: the command array and the send buffers' native data. */
 export interface GsoMemory {
-  /** The command array (64-byte commands; see native/sansio.c `sio_cmd_t`). */
+  /** The command array (see `Cmd` in src/sys/abi.ts). */
   readonly cmds: DataView;
   readonly cmdBytes: Uint8Array;
   /** The native iovec area: `GSO_MAX` iovecs per send buffer that heads a GSO send. */
@@ -99,9 +98,9 @@ export class GsoBatcher {
     const base = head * GSO_MAX * IOV_BYTES;
     if (this.#count === 1) {
       // the first join turns the single send into a GSO send
-      m.cmds.setUint8(this.#at, OP_SEND_GSO);
-      setU64(m.cmds, this.#at + 16, m.iovsAddr + base);
-      m.cmds.setUint32(this.#at + 24, this.#segment, true);
+      m.cmds.setUint8(this.#at + Cmd.OP, Op.SEND_GSO);
+      setU64(m.cmds, this.#at + Cmd.ADDR, m.iovsAddr + base);
+      m.cmds.setUint32(this.#at + Cmd.LEN, this.#segment, true);
       const at = this.#at + ADDR_AT;
       this.#dest.set(m.cmdBytes.subarray(at, at + ADDR_BYTES), head * ADDR_BYTES);
       this.#writeIov(base, head);
@@ -109,7 +108,7 @@ export class GsoBatcher {
     this.#writeIov(base + this.#count * IOV_BYTES, buf);
     this.#count++;
     this.#bytes += length;
-    m.cmds.setUint16(this.#at + 2, this.#count, true);
+    m.cmds.setUint16(this.#at + Cmd.COUNT, this.#count, true);
     this.next[this.#tail] = buf;
     this.#tail = buf;
     if (length < this.#segment) this.#at = -1; // a shorter datagram ends a GSO send

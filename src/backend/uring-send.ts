@@ -6,8 +6,7 @@
  * instead of copying it (zero copy), and holds that receive buffer until the send completes.
  */
 
-/** Bytes before each send buffer's payload: msghdr, iovec and address for the shim. */
-export const SEND_HEADER = 128;
+import { SEND_HEADER } from "../sys/abi.ts";
 
 /** The receive memory a zero-copy send may point into. */
 export interface ReceiveMemory {

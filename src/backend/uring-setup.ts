@@ -2,6 +2,7 @@
  * Setting up the io_uring backend: its options, what the kernel offers (`probeUring`), how
  * receive memory is cut, and the errors for a ring that cannot be had.
  */
+import { Probe } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
 import { native } from "../sys/native.ts";
 import { type BackendOptions, ResourceLimitError } from "./backend.ts";
@@ -95,15 +96,16 @@ export function probeUring(): UringProbe {
       packedBuffers: false,
     };
   }
+  const has = (bit: number): boolean => (bits & (1 << bit)) !== 0;
   return {
-    available: (bits & 1) !== 0,
-    singleIssuer: (bits & 2) !== 0,
-    deferTaskrun: (bits & 4) !== 0,
-    coopTaskrun: (bits & 8) !== 0,
-    multishotRecvmsg: (bits & 16) !== 0,
-    bufferRings: (bits & 32) !== 0,
-    multishotRead: (bits & 64) !== 0,
-    packedBuffers: (bits & 128) !== 0,
+    available: has(Probe.AVAILABLE),
+    singleIssuer: has(Probe.SINGLE_ISSUER),
+    deferTaskrun: has(Probe.DEFER_TASKRUN),
+    coopTaskrun: has(Probe.COOP_TASKRUN),
+    multishotRecvmsg: has(Probe.MULTISHOT_RECVMSG),
+    bufferRings: has(Probe.BUFFER_RINGS),
+    multishotRead: has(Probe.MULTISHOT_READ),
+    packedBuffers: has(Probe.PACKED_BUFFERS),
   };
 }
 

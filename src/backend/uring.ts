@@ -1,28 +1,18 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
+import { Cmd, Cqe, GSO_MAX, Info, Op, SEND_HEADER } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
 import { type Native, native } from "../sys/native.ts";
 import { type Backend, setU64 } from "./backend.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
-import { GSO_MAX, GsoBatcher, IOV_BYTES } from "./uring-gso.ts";
-import { SEND_HEADER, SendBuffers } from "./uring-send.ts";
+import { GsoBatcher, IOV_BYTES } from "./uring-gso.ts";
+import { SendBuffers } from "./uring-send.ts";
 import {
   packedBuffersAvailable,
   recvLayout,
   setupError,
   type UringOptions,
 } from "./uring-setup.ts";
-
-// Command opcodes and layout: see native/sansio.c (sio_cmd_t, 64 bytes; sio_cqe_t, 16 bytes).
-const OP_RECV_MULTI = 1;
-const OP_SENDMSG = 2;
-const OP_CANCEL = 3;
-const OP_WAKE_READ = 4;
-const OP_RECYCLE = 5;
-const OP_READ = 8;
-const OP_WRITE = 9;
-const CMD_BYTES = 64;
-const CQE_BYTES = 16;
 
 // user_data: high 32 bits say what completed, low 32 bits which one
 const UD_RECV = 1;
@@ -33,7 +23,6 @@ const UD_CANCEL = 4;
 const CQE_F_BUFFER = 1;
 const CQE_F_MORE = 2;
 const CQE_F_BUF_MORE = 16; // a packed receive buffer goes on: the kernel is not done with it
-const PREP_FAILED = 0xffffffff;
 const MSG_TRUNC = 0x20;
 const ENOBUFS = -105;
 const EIO = -5;
@@ -140,10 +129,12 @@ export class UringBackend extends SocketTable implements Backend {
     // each again: the larger buffers then simply hold one datagram each
     this.packedBuffers = packed && n.sio_uring_pack_recv(ring, recvSize) === 0;
     const info = (what: number) => n.sio_uring_info(ring, what) as number;
-    this.#cmds = new DataView(toArrayBuffer(info(0) as Pointer, 0, entries * CMD_BYTES));
+    this.#cmds = new DataView(toArrayBuffer(info(Info.CMDS) as Pointer, 0, entries * Cmd.BYTES));
     this.#cmdBytes = new Uint8Array(this.#cmds.buffer);
-    this.#cqes = new DataView(toArrayBuffer(info(1) as Pointer, 0, info(6) * CQE_BYTES));
-    this.#bufsAddr = info(2);
+    this.#cqes = new DataView(
+      toArrayBuffer(info(Info.CQES) as Pointer, 0, info(Info.CQE_CAP) * Cqe.BYTES),
+    );
+    this.#bufsAddr = info(Info.RECV_BUFS);
     this.#bufs = new Uint8Array(
       toArrayBuffer(this.#bufsAddr as Pointer, 0, bufCount * this.#bufSize),
     );
@@ -158,20 +149,20 @@ export class UringBackend extends SocketTable implements Backend {
       { length: fromCount },
       (_, i) => new SocketAddr(fromBytes.subarray(i * ADDR_BYTES, (i + 1) * ADDR_BYTES)),
     );
-    const sendAddr = info(3);
+    const sendAddr = info(Info.SEND_BUFS);
     this.#send = new SendBuffers(
       new Uint8Array(toArrayBuffer(sendAddr as Pointer, 0, small * smallSize + large * largeSize)),
       sendAddr,
       { bytes: this.#bufs, addr: this.#bufsAddr, bufSize: this.#bufSize },
       { small, smallSize, large, largeSize },
     );
-    this.setupFlags = info(4);
-    this.wakeHandle = info(5);
-    this.#payloadOffset = info(7);
-    this.multishotRead = info(11) === 1 && options.multishotRead !== false;
+    this.setupFlags = info(Info.SETUP_FLAGS);
+    this.wakeHandle = info(Info.EVENTFD);
+    this.#payloadOffset = info(Info.PAYLOAD_OFFSET);
+    this.multishotRead = info(Info.READ_MULTISHOT) === 1 && options.multishotRead !== false;
     this.#bufferRefs = new Int32Array(bufCount);
     this.#bufferHeld = new Uint8Array(bufCount);
-    const iovsAddr = info(10);
+    const iovsAddr = info(Info.IOVS);
     this.#gso = new GsoBatcher(
       {
         cmds: this.#cmds,
@@ -185,7 +176,7 @@ export class UringBackend extends SocketTable implements Backend {
       },
       small + large,
     );
-    this.#command(OP_WAKE_READ, -1, UD_WAKE, 0);
+    this.#command(Op.WAKE_READ, -1, UD_WAKE, 0);
   }
 
   poll(timeoutMs: number): number {
@@ -221,16 +212,16 @@ export class UringBackend extends SocketTable implements Backend {
   protected armReceive(sock: Sock): void {
     this.#armed[sock.index] = true;
     if (sock.kind === "udp") {
-      this.#command(OP_RECV_MULTI, sock.fd, UD_RECV, sock.index);
+      this.#command(Op.RECV_MULTI, sock.fd, UD_RECV, sock.index);
     } else {
-      const at = this.#command(OP_READ, sock.fd, UD_RECV, sock.index);
-      if (this.multishotRead) this.#cmds.setUint8(at + 1, 1);
+      const at = this.#command(Op.READ, sock.fd, UD_RECV, sock.index);
+      if (this.multishotRead) this.#cmds.setUint8(at + Cmd.FLAG, 1);
     }
   }
 
   protected startClose(sock: Sock): void {
     if (this.#armed[sock.index]) {
-      this.#command(OP_CANCEL, -1, UD_CANCEL, sock.index, UD_RECV * 2 ** 32 + sock.index);
+      this.#command(Op.CANCEL, -1, UD_CANCEL, sock.index, UD_RECV * 2 ** 32 + sock.index);
     } else if (sock.inFlight === 0) {
       this.finishClose(sock);
     }
@@ -261,8 +252,8 @@ export class UringBackend extends SocketTable implements Backend {
       return;
     }
     sock.inFlight++;
-    const at = this.#command(OP_WRITE, sock.fd, UD_SEND, buf, this.#send.addr[buf] as number);
-    this.#cmds.setUint32(at + 24, data.length, true);
+    const at = this.#command(Op.WRITE, sock.fd, UD_SEND, buf, this.#send.addr[buf] as number);
+    this.#cmds.setUint32(at + Cmd.LEN, data.length, true);
   }
 
   /** Keeps a copy of a send or write (`to` undefined) until a send buffer frees, or drops it. */
@@ -278,9 +269,9 @@ export class UringBackend extends SocketTable implements Backend {
   /** Queues a single send of the datagram in `buf` to the raw address `dest`; returns its offset. */
   #sendCommand(sock: Sock, buf: number, dest: Uint8Array): number {
     sock.inFlight++;
-    const at = this.#command(OP_SENDMSG, sock.fd, UD_SEND, buf, this.#send.addr[buf] as number);
-    this.#cmds.setUint32(at + 24, this.#send.len[buf] as number, true);
-    this.#cmdBytes.set(dest, at + 32);
+    const at = this.#command(Op.SENDMSG, sock.fd, UD_SEND, buf, this.#send.addr[buf] as number);
+    this.#cmds.setUint32(at + Cmd.LEN, this.#send.len[buf] as number, true);
+    this.#cmdBytes.set(dest, at + Cmd.DST);
     return at;
   }
 
@@ -311,14 +302,14 @@ export class UringBackend extends SocketTable implements Backend {
       this.counters.submits++;
       if (r < 0) throw new Error(`io_uring_submit failed: ${ioError(r).code}`);
     }
-    const at = this.#cmdCount++ * CMD_BYTES;
+    const at = this.#cmdCount++ * Cmd.BYTES;
     const c = this.#cmds;
-    c.setUint32(at, op, true); // op, and zero flags and count
-    c.setInt32(at + 4, fd, true);
-    c.setUint32(at + 8, index, true);
-    c.setUint32(at + 12, type, true);
-    setU64(c, at + 16, addr);
-    c.setUint32(at + 28, index, true); // send buffer or receive buffer id
+    c.setUint32(at + Cmd.OP, op, true); // op, and zero flag and count
+    c.setInt32(at + Cmd.FD, fd, true);
+    c.setUint32(at + Cmd.USER_DATA, index, true); // user_data: low 32 bits which one...
+    c.setUint32(at + Cmd.USER_DATA + 4, type, true); // ...high 32 bits what completed
+    setU64(c, at + Cmd.ADDR, addr);
+    c.setUint32(at + Cmd.BUF, index, true); // send buffer or receive buffer id
     return at;
   }
 
@@ -334,12 +325,12 @@ export class UringBackend extends SocketTable implements Backend {
 
   /** Handles completion `i` of the last enter; returns the number of events delivered. */
   #complete(i: number): number {
-    const at = i * CQE_BYTES;
+    const at = i * Cqe.BYTES;
     const q = this.#cqes;
-    const index = q.getUint32(at, true);
-    const type = q.getUint32(at + 4, true);
-    const res = q.getInt32(at + 8, true);
-    const flags = q.getUint32(at + 12, true);
+    const index = q.getUint32(at + Cqe.USER_DATA, true);
+    const type = q.getUint32(at + Cqe.USER_DATA + 4, true);
+    const res = q.getInt32(at + Cqe.RES, true);
+    const flags = q.getUint32(at + Cqe.FLAGS, true);
     switch (type) {
       case UD_RECV:
         return this.#received(index, res, flags);
@@ -349,7 +340,7 @@ export class UringBackend extends SocketTable implements Backend {
       case UD_WAKE:
         if (!this.#closed) {
           if (res >= 0) this.counters.wakeups++;
-          this.#command(OP_WAKE_READ, -1, UD_WAKE, 0);
+          this.#command(Op.WAKE_READ, -1, UD_WAKE, 0);
         }
         return 0;
       default: // UD_CANCEL: the cancelled receive reports itself through its own completion
@@ -360,7 +351,7 @@ export class UringBackend extends SocketTable implements Backend {
   #received(index: number, res: number, flags: number): number {
     const sock = this.socks[index];
     let delivered = 0;
-    if (flags !== PREP_FAILED && (flags & CQE_F_BUFFER) !== 0) {
+    if (flags !== Cqe.PREP_FAILED && (flags & CQE_F_BUFFER) !== 0) {
       // `res` bytes at the buffer's fill mark: always its start unless packed
       const buffer = flags >>> 16;
       const at = buffer * this.#bufSize + (this.#filled[buffer] as number);
@@ -379,7 +370,7 @@ export class UringBackend extends SocketTable implements Backend {
         if (this.#bufferRefs[buffer] === 0) this.#recycle(buffer);
       }
     }
-    const more = flags !== PREP_FAILED && (flags & CQE_F_MORE) !== 0;
+    const more = flags !== Cqe.PREP_FAILED && (flags & CQE_F_MORE) !== 0;
     if (more || sock === undefined) return delivered;
     this.#armed[index] = false;
     if (sock.state === "closing") {
@@ -440,7 +431,7 @@ export class UringBackend extends SocketTable implements Backend {
     if (this.#bufferHeld[buffer] === 0) return;
     this.#bufferHeld[buffer] = 0;
     this.counters.buffersOutstanding--;
-    if (!this.#closed) this.#command(OP_RECYCLE, -1, 0, buffer);
+    if (!this.#closed) this.#command(Op.RECYCLE, -1, 0, buffer);
   }
 
   #sent(buf: number, res: number): void {

@@ -13,7 +13,7 @@ export interface LedgerRelease {
   /** File descriptors closed (an io_uring instance counts its ring fd and its eventfd). */
   readonly fds: number;
   /**
-   * Native memory unmapped (receive buffers, send slots, rings); when `threadGone` is false, the
+   * Native memory unmapped (receive buffers, send buffers, rings); when `threadGone` is false, the
    * memory its io_uring instances still hold instead (freed by a later call, once it has gone).
    */
   readonly bytes: number;

@@ -1,53 +1,23 @@
-// bun-sansio native shim: io_uring (through liburing) and epoll for the JS backends.
-//
-// The JS side talks to a ring through memory this shim allocates (never GC-managed memory):
+// bun-sansio native shim, io_uring part (through liburing, linked statically). The JS side talks
+// to a ring through memory this shim allocates (never GC-managed memory):
 //   - a command array JS fills and hands over with sio_uring_enter(n, timeout);
 //   - a completion array the shim fills from the CQ (one FFI call per loop iteration);
-//   - a provided-buffer pool for receives, and a pool of send slots (msghdr + address + payload).
-// Sockets are created and bound here too, so errors come back as -errno.
+//   - a provided-buffer pool for receives, and a pool of send buffers (msghdr + address + payload).
+// Opcodes and layouts come from sansio_abi.h (src/sys/abi.ts); the structs below are checked
+// against them.
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <sched.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <liburing.h>
-#include <linux/sock_diag.h>
-#include <netinet/in.h>
 #include <netinet/udp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "ledger.h"
-
-#define EXPORT __attribute__((visibility("default")))
-
-// ---------- shared layouts (mirrored by hand in src/backend/uring.ts and epoll.ts) ----------
-
-// Socket addresses cross the boundary as raw sockaddr_in / sockaddr_in6 bytes in a 28-byte area
-// (sockaddr_in6's size); the family field says which.
-#define ADDR_BYTES 28
-
-enum {
-  SIO_OP_RECV_MULTI = 1,  // fd, bgid, user_data
-  SIO_OP_SENDMSG = 2,     // fd, slot, addr (data pointer), len, dst, user_data
-  SIO_OP_CANCEL = 3,      // user_data of the operation to cancel (in addr)
-  SIO_OP_WAKE_READ = 4,   // read the eventfd, user_data
-  SIO_OP_RECYCLE = 5,     // give receive buffer `slot` back to the buffer ring
-  SIO_OP_NOP = 6,
-  SIO_OP_SEND_GSO = 7,    // fd, slot (head), addr (iovec array), iov count (pad1), len (segment
-                          // size), dst: one sendmsg the kernel cuts into datagrams (UDP_SEGMENT)
-  SIO_OP_READ = 8,        // fd, user_data; pad0 = 1: multishot. Reads packets (TUN/TAP) into
-                          // the provided-buffer ring, data at offset 0
-  SIO_OP_WRITE = 9,       // fd, addr (data pointer), len, user_data: one packet into a TUN/TAP queue
-};
+#include "shim.h"
 
 #ifndef IORING_OP_READ_MULTISHOT
 #define IORING_OP_READ_MULTISHOT 49  // kernel 6.7; liburing 2.3's header predates it
@@ -56,29 +26,41 @@ enum {
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
-// Most datagrams one GSO send may carry (the kernel's UDP_MAX_SEGMENTS is at least 64).
-#define SIO_GSO_MAX 64
 
-typedef struct {  // 64 bytes
+typedef struct {  // SIO_CMD_BYTES; opcodes and their fields: src/sys/abi.ts (Op)
   uint8_t op;
-  uint8_t pad0;
-  uint16_t pad1;  // SIO_OP_SEND_GSO: number of iovecs
+  uint8_t flag;    // SIO_OP_READ: 1 for a multishot read
+  uint16_t count;  // SIO_OP_SEND_GSO: number of iovecs
   int32_t fd;
   uint64_t user_data;
   uint64_t addr;
   uint32_t len;
-  uint32_t slot;
-  uint8_t dst[ADDR_BYTES];  // raw sockaddr
+  uint32_t buf;  // send buffer (sends), receive buffer (SIO_OP_RECYCLE)
+  uint8_t dst[SIO_ADDR_BYTES];  // raw sockaddr
   uint32_t dst_len;
 } sio_cmd_t;
+_Static_assert(sizeof(sio_cmd_t) == SIO_CMD_BYTES, "sio_cmd_t size");
+_Static_assert(offsetof(sio_cmd_t, op) == SIO_CMD_OP, "sio_cmd_t.op");
+_Static_assert(offsetof(sio_cmd_t, flag) == SIO_CMD_FLAG, "sio_cmd_t.flag");
+_Static_assert(offsetof(sio_cmd_t, count) == SIO_CMD_COUNT, "sio_cmd_t.count");
+_Static_assert(offsetof(sio_cmd_t, fd) == SIO_CMD_FD, "sio_cmd_t.fd");
+_Static_assert(offsetof(sio_cmd_t, user_data) == SIO_CMD_USER_DATA, "sio_cmd_t.user_data");
+_Static_assert(offsetof(sio_cmd_t, addr) == SIO_CMD_ADDR, "sio_cmd_t.addr");
+_Static_assert(offsetof(sio_cmd_t, len) == SIO_CMD_LEN, "sio_cmd_t.len");
+_Static_assert(offsetof(sio_cmd_t, buf) == SIO_CMD_BUF, "sio_cmd_t.buf");
+_Static_assert(offsetof(sio_cmd_t, dst) == SIO_CMD_DST, "sio_cmd_t.dst");
+_Static_assert(offsetof(sio_cmd_t, dst_len) == SIO_CMD_DST_LEN, "sio_cmd_t.dst_len");
 
-typedef struct {  // 16 bytes
+typedef struct {  // SIO_CQE_BYTES
   uint64_t user_data;
   int32_t res;
   uint32_t flags;
 } sio_cqe_t;
+_Static_assert(sizeof(sio_cqe_t) == SIO_CQE_BYTES, "sio_cqe_t size");
+_Static_assert(offsetof(sio_cqe_t, user_data) == SIO_CQE_USER_DATA, "sio_cqe_t.user_data");
+_Static_assert(offsetof(sio_cqe_t, res) == SIO_CQE_RES, "sio_cqe_t.res");
+_Static_assert(offsetof(sio_cqe_t, flags) == SIO_CQE_FLAGS, "sio_cqe_t.flags");
 
-#define SLOT_HEADER 128  // msghdr + iovec + sockaddr_in6 before each slot's payload
 
 typedef struct {
   struct io_uring ring;
@@ -90,10 +72,10 @@ typedef struct {
   size_t bufs_bytes;
   uint32_t buf_count, buf_size;
   struct msghdr recv_template;
-  // send slots: `small_count` of `small_size` bytes, then `large_count` of `large_size`
-  uint8_t *slots;
-  size_t slots_bytes;
-  struct iovec *iovs;  // SIO_GSO_MAX iovecs per send slot, for GSO sends headed by that slot
+  // send buffers: `small_count` of `small_size` bytes, then `large_count` of `large_size`
+  uint8_t *sends;
+  size_t sends_bytes;
+  struct iovec *iovs;  // SIO_GSO_MAX iovecs per send buffer, for GSO sends headed by that buffer
   size_t iovs_bytes;
   uint32_t small_count, small_size, large_count, large_size;
   // command and completion arrays
@@ -118,120 +100,11 @@ static void unmap(void *p, size_t bytes) {
   if (p != NULL) munmap(p, bytes);
 }
 
-static uint8_t *slot_base(sio_uring_t *u, uint32_t slot) {
-  if (slot < u->small_count) return u->slots + (size_t)slot * u->small_size;
-  slot -= u->small_count;
-  return u->slots + (size_t)u->small_count * u->small_size + (size_t)slot * u->large_size;
+static uint8_t *send_base(sio_uring_t *u, uint32_t buf) {
+  if (buf < u->small_count) return u->sends + (size_t)buf * u->small_size;
+  buf -= u->small_count;
+  return u->sends + (size_t)u->small_count * u->small_size + (size_t)buf * u->large_size;
 }
-
-static socklen_t addr_len(const uint8_t *raw) {
-  sa_family_t family;
-  memcpy(&family, raw, sizeof(family));
-  return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-// ---------- sockets ----------
-
-// Creates a non-blocking UDP socket bound to `bind_addr`; writes the real bound address (port 0
-// resolved) to `bound`. Returns the fd, or -errno.
-EXPORT int32_t sio_udp_bind(const uint8_t *bind_addr, int32_t reuse_addr, int32_t reuse_port,
-                            int32_t rcvbuf, int32_t sndbuf, uint8_t *bound) {
-  sa_family_t family;
-  memcpy(&family, bind_addr, sizeof(family));
-  if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
-  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  if (reuse_addr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) goto fail;
-  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) goto fail;
-  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) goto fail;
-  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0) goto fail;
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof(ss));
-  memcpy(&ss, bind_addr, addr_len(bind_addr));
-  if (bind(fd, (struct sockaddr *)&ss, addr_len(bind_addr)) < 0) goto fail;
-  socklen_t len = sizeof(ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) goto fail;
-  memset(bound, 0, ADDR_BYTES);
-  memcpy(bound, &ss, len < ADDR_BYTES ? len : ADDR_BYTES);
-  sio_ledger_track_fd(fd);
-  return fd;
-fail: {
-  int e = errno;
-  close(fd);
-  return -e;
-}
-}
-
-// Closes an fd this shim opened (and forgets it in the ledger first).
-EXPORT int32_t sio_close(int32_t fd) {
-  sio_ledger_untrack_fd(fd);
-  return close(fd) < 0 ? -errno : 0;
-}
-
-// Datagrams the kernel dropped on socket `fd` instead of queueing them for reading (receive
-// queue full, and the socket's other receive-side drops): SO_MEMINFO's SK_MEMINFO_DROPS, counted
-// from the socket's creation (a 32-bit kernel counter). Returns the count, or -errno.
-EXPORT int64_t sio_udp_drops(int32_t fd) {
-  uint32_t info[SK_MEMINFO_VARS];
-  socklen_t len = sizeof(info);
-  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0) return -errno;
-  if (len <= SK_MEMINFO_DROPS * sizeof(uint32_t)) return -EOPNOTSUPP;
-  return info[SK_MEMINFO_DROPS];
-}
-
-// Number of open file descriptors of this process (for leak checks).
-EXPORT int32_t sio_count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (d == NULL) return -errno;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] != '.') n++;
-  }
-  closedir(d);
-  return n - 1;  // the directory stream's own fd
-}
-
-// Pins the calling thread to one CPU. Returns 0 or -errno (EINVAL: no such CPU in this process's
-// allowed set).
-EXPORT int32_t sio_pin_cpu(int32_t cpu) {
-  if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
-}
-
-// The CPU the calling thread is running on, or -errno.
-EXPORT int32_t sio_current_cpu(void) {
-  int cpu = sched_getcpu();
-  return cpu < 0 ? -errno : cpu;
-}
-
-// CPU time consumed by the calling thread (user + system), in nanoseconds, or -errno.
-EXPORT int64_t sio_thread_cpu_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) return -errno;
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-// ---------- wake-ups ----------
-
-EXPORT int32_t sio_eventfd(void) {
-  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) return -errno;
-  sio_ledger_track_fd(fd);
-  return fd;
-}
-
-// Wakes a backend parked on `efd` (any thread).
-EXPORT int32_t sio_wake(int32_t efd) {
-  uint64_t one = 1;
-  return write(efd, &one, sizeof(one)) < 0 ? -errno : 0;
-}
-
-// ---------- io_uring ----------
 
 // struct io_uring_buf_reg as kernels with incrementally consumed buffer rings know it (liburing
 // 2.3's header predates `flags` and `min_left`).
@@ -275,8 +148,8 @@ EXPORT int32_t sio_uring_probe(void) {
   int32_t bits = 1;
   struct io_uring_probe *probe = io_uring_get_probe_ring(&ring);
   if (probe != NULL) {
-    if (io_uring_opcode_supported(probe, IORING_OP_RECVMSG)) bits |= 1 << 4;
-    if (io_uring_opcode_supported(probe, IORING_OP_READ_MULTISHOT)) bits |= 1 << 6;
+    if (io_uring_opcode_supported(probe, IORING_OP_RECVMSG)) bits |= 1 << SIO_PROBE_MULTISHOT_RECVMSG;
+    if (io_uring_opcode_supported(probe, IORING_OP_READ_MULTISHOT)) bits |= 1 << SIO_PROBE_MULTISHOT_READ;
     io_uring_free_probe(probe);
   }
   struct io_uring_buf_reg reg;
@@ -288,11 +161,11 @@ EXPORT int32_t sio_uring_probe(void) {
     reg.ring_entries = 1;
     reg.bgid = 0;
     if (io_uring_register_buf_ring(&ring, &reg, 0) == 0) {
-      bits |= 1 << 5;
+      bits |= 1 << SIO_PROBE_BUFFER_RINGS;
       io_uring_unregister_buf_ring(&ring, 0);
     }
     if (register_recv_ring(&ring, mem, 1, 1, 256) == 0) {
-      bits |= 1 << 7;
+      bits |= 1 << SIO_PROBE_PACKED_BUFFERS;
       io_uring_unregister_buf_ring(&ring, 1);
     }
     unmap(mem, bytes);
@@ -301,7 +174,8 @@ EXPORT int32_t sio_uring_probe(void) {
   static const uint32_t flags[] = {IORING_SETUP_SINGLE_ISSUER,
                                    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
                                    IORING_SETUP_COOP_TASKRUN};
-  static const int bit[] = {1, 2, 3};
+  static const int bit[] = {SIO_PROBE_SINGLE_ISSUER, SIO_PROBE_DEFER_TASKRUN,
+                             SIO_PROBE_COOP_TASKRUN};
   for (int i = 0; i < 3; i++) {
     if (io_uring_queue_init(4, &ring, flags[i]) == 0) {
       bits |= 1 << bit[i];
@@ -314,13 +188,13 @@ EXPORT int32_t sio_uring_probe(void) {
 EXPORT void sio_uring_free(sio_uring_t *u);
 
 // Creates a ring with `entries` SQEs, `buf_count` receive buffers of `buf_size` bytes (buf_count
-// a power of two), and send slots. Uses SINGLE_ISSUER + COOP_TASKRUN, or COOP_TASKRUN, where the
+// a power of two), and send buffers. Uses SINGLE_ISSUER + COOP_TASKRUN, or COOP_TASKRUN, where the
 // kernel has them (see below). On failure returns NULL and writes -errno to `err`.
 EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t buf_size,
                                   uint32_t small_count, uint32_t small_size, uint32_t large_count,
                                   uint32_t large_size, uint32_t cmd_cap, int32_t *err) {
   if (buf_count == 0 || (buf_count & (buf_count - 1)) != 0 || buf_count > 32768 ||
-      buf_size < 256 || small_size <= SLOT_HEADER || large_size <= SLOT_HEADER) {
+      buf_size < 256 || small_size <= SIO_SEND_HEADER || large_size <= SIO_SEND_HEADER) {
     *err = -EINVAL;
     return NULL;
   }
@@ -331,7 +205,7 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
   }
   u->eventfd = -1;
   // The completion queue holds everything that can be outstanding at once: a completion per
-  // receive buffer (multishot receives stop when buffers run out), per send slot, and per
+  // receive buffer (multishot receives stop when buffers run out), per send buffer, and per
   // submission entry (cancels, the wake-up read). So it never overflows, and a submit never
   // fails with EBUSY on an overflowed queue.
   uint32_t cq = 64;
@@ -367,18 +241,18 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
   u->small_size = small_size;
   u->large_count = large_count;
   u->large_size = large_size;
-  u->slots_bytes = (size_t)small_count * small_size + (size_t)large_count * large_size;
+  u->sends_bytes = (size_t)small_count * small_size + (size_t)large_count * large_size;
   u->cmd_cap = cmd_cap;
   u->cqe_cap = cq;
   u->br = map(u->br_bytes);
   u->bufs = map(u->bufs_bytes);
-  u->slots = u->slots_bytes ? map(u->slots_bytes) : NULL;
+  u->sends = u->sends_bytes ? map(u->sends_bytes) : NULL;
   u->iovs_bytes = (size_t)(small_count + large_count) * SIO_GSO_MAX * sizeof(struct iovec);
   u->iovs = u->iovs_bytes ? map(u->iovs_bytes) : NULL;
   u->cmds = map(sizeof(sio_cmd_t) * cmd_cap);
   u->cqes = map(sizeof(sio_cqe_t) * u->cqe_cap);
   u->failed = map(sizeof(sio_cqe_t) * u->cqe_cap);
-  if (u->br == NULL || u->bufs == NULL || (u->slots_bytes && u->slots == NULL) ||
+  if (u->br == NULL || u->bufs == NULL || (u->sends_bytes && u->sends == NULL) ||
       (u->iovs_bytes && u->iovs == NULL) || u->cmds == NULL ||
       u->cqes == NULL || u->failed == NULL) {
     sio_uring_free(u);
@@ -417,7 +291,7 @@ EXPORT sio_uring_t *sio_uring_new(uint32_t entries, uint32_t buf_count, uint32_t
     return NULL;
   }
   *err = 0;
-  sio_ledger_track_uring(u, u->br_bytes + u->bufs_bytes + u->slots_bytes + u->iovs_bytes +
+  sio_ledger_track_uring(u, u->br_bytes + u->bufs_bytes + u->sends_bytes + u->iovs_bytes +
                                 sizeof(sio_cmd_t) * cmd_cap + 2 * sizeof(sio_cqe_t) * u->cqe_cap);
   return u;
 }
@@ -428,7 +302,7 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
   if (u->ring.ring_fd > 0) io_uring_queue_exit(&u->ring);
   unmap(u->br, u->br_bytes);
   unmap(u->bufs, u->bufs_bytes);
-  unmap(u->slots, u->slots_bytes);
+  unmap(u->sends, u->sends_bytes);
   unmap(u->iovs, u->iovs_bytes);
   unmap(u->cmds, sizeof(sio_cmd_t) * u->cmd_cap);
   unmap(u->cqes, sizeof(sio_cqe_t) * u->cqe_cap);
@@ -451,24 +325,25 @@ EXPORT int32_t sio_uring_pack_recv(sio_uring_t *u, uint32_t min_left) {
   return r;
 }
 
-// Addresses and sizes JS needs to view the shared areas. `what`: 0 cmds, 1 cqes, 2 bufs,
-// 3 slots, 4 setup flags, 5 eventfd, 6 cqe capacity, 7 payload offset in a receive buffer,
-// 8 ring fd, 9 completions left in the CQ by the last call, 10 GSO iovec area (SIO_GSO_MAX
-// iovecs of 16 bytes per send slot), 11 whether multishot reads (SIO_OP_READ with pad0 = 1) work.
+// Addresses and sizes JS needs to view the shared areas, by SIO_INFO_* key (src/sys/abi.ts, Info):
+// the command and completion arrays, the receive and send buffers, the setup flags, the eventfd,
+// the completion array's capacity, the payload's offset in a receive buffer, the ring fd, the
+// completions left in the CQ by the last call, the GSO iovec area (SIO_GSO_MAX iovecs per send
+// buffer), and whether multishot reads (SIO_OP_READ with flag 1) work.
 EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
   switch (what) {
-    case 0: return (uint64_t)(uintptr_t)u->cmds;
-    case 1: return (uint64_t)(uintptr_t)u->cqes;
-    case 2: return (uint64_t)(uintptr_t)u->bufs;
-    case 3: return (uint64_t)(uintptr_t)u->slots;
-    case 4: return u->setup_flags;
-    case 5: return (uint64_t)u->eventfd;
-    case 6: return u->cqe_cap;
-    case 7: return sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_in6);
-    case 8: return (uint64_t)u->ring.ring_fd;
-    case 9: return u->overflow;
-    case 10: return (uint64_t)(uintptr_t)u->iovs;
-    case 11: return (uint64_t)u->read_multishot;
+    case SIO_INFO_CMDS: return (uint64_t)(uintptr_t)u->cmds;
+    case SIO_INFO_CQES: return (uint64_t)(uintptr_t)u->cqes;
+    case SIO_INFO_RECV_BUFS: return (uint64_t)(uintptr_t)u->bufs;
+    case SIO_INFO_SEND_BUFS: return (uint64_t)(uintptr_t)u->sends;
+    case SIO_INFO_SETUP_FLAGS: return u->setup_flags;
+    case SIO_INFO_EVENTFD: return (uint64_t)u->eventfd;
+    case SIO_INFO_CQE_CAP: return u->cqe_cap;
+    case SIO_INFO_PAYLOAD_OFFSET: return sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_in6);
+    case SIO_INFO_RING_FD: return (uint64_t)u->ring.ring_fd;
+    case SIO_INFO_CQ_LEFT: return u->overflow;
+    case SIO_INFO_IOVS: return (uint64_t)(uintptr_t)u->iovs;
+    case SIO_INFO_READ_MULTISHOT: return (uint64_t)u->read_multishot;
     default: return 0;
   }
 }
@@ -478,15 +353,15 @@ EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
 static int check(const sio_uring_t *u, const sio_cmd_t *c) {
   switch (c->op) {
     case SIO_OP_SENDMSG:
-      return c->slot < u->small_count + u->large_count ? 0 : -EINVAL;
+      return c->buf < u->small_count + u->large_count ? 0 : -EINVAL;
     case SIO_OP_SEND_GSO:
-      return c->slot < u->small_count + u->large_count && c->pad1 >= 1 &&
-                     c->pad1 <= SIO_GSO_MAX &&
-                     c->addr == (uint64_t)(uintptr_t)(u->iovs + (size_t)c->slot * SIO_GSO_MAX)
+      return c->buf < u->small_count + u->large_count && c->count >= 1 &&
+                     c->count <= SIO_GSO_MAX &&
+                     c->addr == (uint64_t)(uintptr_t)(u->iovs + (size_t)c->buf * SIO_GSO_MAX)
                  ? 0
                  : -EINVAL;
     case SIO_OP_READ:
-      return c->pad0 == 1 && !u->read_multishot ? -EOPNOTSUPP : 0;
+      return c->flag == 1 && !u->read_multishot ? -EOPNOTSUPP : 0;
     case SIO_OP_RECV_MULTI:
     case SIO_OP_CANCEL:
     case SIO_OP_WAKE_READ:
@@ -500,9 +375,9 @@ static int check(const sio_uring_t *u, const sio_cmd_t *c) {
 
 static int prep(sio_uring_t *u, const sio_cmd_t *c) {
   if (c->op == SIO_OP_RECYCLE) {
-    if (c->slot >= u->buf_count) return -EINVAL;
+    if (c->buf >= u->buf_count) return -EINVAL;
     int mask = io_uring_buf_ring_mask(u->buf_count);
-    io_uring_buf_ring_add(u->br, u->bufs + (size_t)c->slot * u->buf_size, u->buf_size, c->slot,
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)c->buf * u->buf_size, u->buf_size, c->buf,
                           mask, 0);
     io_uring_buf_ring_advance(u->br, 1);
     return 0;
@@ -524,7 +399,7 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       break;
     case SIO_OP_SENDMSG: {
       // IORING_OP_SEND with a destination address (sendto): no msghdr for the kernel to copy
-      uint8_t *name = slot_base(u, c->slot);
+      uint8_t *name = send_base(u, c->buf);
       socklen_t len = addr_len(c->dst);
       memcpy(name, c->dst, len);
       io_uring_prep_send(sqe, c->fd, (void *)(uintptr_t)c->addr, c->len, 0);
@@ -532,8 +407,8 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       break;
     }
     case SIO_OP_SEND_GSO: {
-      // the slot's header holds the address, the msghdr and the UDP_SEGMENT cmsg
-      uint8_t *base = slot_base(u, c->slot);
+      // the send buffer's header holds the address, the msghdr and the UDP_SEGMENT cmsg
+      uint8_t *base = send_base(u, c->buf);
       struct gso_header {
         struct sockaddr_in6 name;
         struct msghdr msg;
@@ -542,14 +417,14 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
           struct cmsghdr align;
         } control;
       } *h = (struct gso_header *)base;
-      _Static_assert(sizeof(struct gso_header) <= SLOT_HEADER, "GSO header must fit a slot header");
+      _Static_assert(sizeof(struct gso_header) <= SIO_SEND_HEADER, "GSO header must fit a send header");
       socklen_t len = addr_len(c->dst);
       memcpy(&h->name, c->dst, len);
       memset(&h->msg, 0, sizeof(h->msg));
       h->msg.msg_name = &h->name;
       h->msg.msg_namelen = len;
       h->msg.msg_iov = (struct iovec *)(uintptr_t)c->addr;
-      h->msg.msg_iovlen = c->pad1;
+      h->msg.msg_iovlen = c->count;
       h->msg.msg_control = h->control.buf;
       h->msg.msg_controllen = sizeof(h->control.buf);
       struct cmsghdr *cm = CMSG_FIRSTHDR(&h->msg);
@@ -563,7 +438,7 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
     }
     case SIO_OP_READ:
       // offset -1: the queue has no file position; length 0 (multishot) or the buffer size
-      if (c->pad0 == 1) {
+      if (c->flag == 1) {
         io_uring_prep_rw(IORING_OP_READ_MULTISHOT, sqe, c->fd, NULL, 0, (uint64_t)-1);
       } else {
         io_uring_prep_read(sqe, c->fd, NULL, u->buf_size, (uint64_t)-1);
@@ -595,7 +470,7 @@ static void prep_all(sio_uring_t *u, uint32_t n) {
       sio_cqe_t *f = &u->failed[u->failed_count++];
       f->user_data = u->cmds[i].user_data;
       f->res = r;
-      f->flags = 0xffffffffu;  // marks a preparation failure
+      f->flags = SIO_PREP_FAILED;  // marks a preparation failure
     }
   }
 }
@@ -645,100 +520,4 @@ EXPORT int32_t sio_uring_enter(sio_uring_t *u, uint32_t n, int64_t timeout_ns) {
   io_uring_cq_advance(&u->ring, seen);
   u->overflow = io_uring_cq_ready(&u->ring);
   return (int32_t)count;
-}
-
-// ---------- epoll ----------
-
-EXPORT int32_t sio_epoll_new(void) {
-  int fd = epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) return -errno;
-  sio_ledger_track_fd(fd);
-  return fd;
-}
-
-// Adds (op 1), modifies (op 2) or removes (op 3) `fd` with `events` and the 64-bit `token`.
-EXPORT int32_t sio_epoll_ctl(int32_t ep, int32_t op, int32_t fd, uint32_t events, uint64_t token) {
-  struct epoll_event ev = {.events = events, .data.u64 = token};
-  int cop = op == 1 ? EPOLL_CTL_ADD : op == 2 ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
-  return epoll_ctl(ep, cop, fd, &ev) < 0 ? -errno : 0;
-}
-
-// Waits for events; `out` receives pairs (token u64, events u32, pad u32). Returns count or -errno.
-EXPORT int32_t sio_epoll_wait(int32_t ep, uint8_t *out, int32_t max, int32_t timeout_ms) {
-  struct epoll_event evs[256];
-  if (max > 256) max = 256;
-  int n = epoll_wait(ep, evs, max, timeout_ms);
-  if (n < 0) return errno == EINTR ? 0 : -errno;
-  for (int i = 0; i < n; i++) {
-    memcpy(out + i * 16, &evs[i].data.u64, 8);
-    memcpy(out + i * 16 + 8, &evs[i].events, 4);
-  }
-  return n;
-}
-
-// Receives up to `n` datagrams from `fd` into `bufs` (n buffers of `buf_size` bytes). For each,
-// `meta` gets 48 bytes: length (i32; the full datagram length), flags (u32; MSG_TRUNC when cut),
-// pad (8), source address (28, raw sockaddr), pad (4). Returns the count, 0 when nothing is waiting, or -errno.
-EXPORT int32_t sio_recvmmsg(int32_t fd, uint8_t *bufs, uint32_t buf_size, uint32_t n,
-                            uint8_t *meta) {
-  struct mmsghdr msgs[64];
-  struct iovec iovs[64];
-  struct sockaddr_storage names[64];
-  if (n > 64) n = 64;
-  for (uint32_t i = 0; i < n; i++) {
-    iovs[i].iov_base = bufs + (size_t)i * buf_size;
-    iovs[i].iov_len = buf_size;
-    memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
-    msgs[i].msg_hdr.msg_name = &names[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(names[i]);
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  int r = recvmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
-  if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-  for (int i = 0; i < r; i++) {
-    int32_t len = (int32_t)msgs[i].msg_len;
-    uint32_t flags = (uint32_t)msgs[i].msg_hdr.msg_flags;
-    memcpy(meta + i * 48, &len, 4);
-    memcpy(meta + i * 48 + 4, &flags, 4);
-    memset(meta + i * 48 + 16, 0, ADDR_BYTES);
-    socklen_t nl = msgs[i].msg_hdr.msg_namelen;
-    memcpy(meta + i * 48 + 16, &names[i], nl < ADDR_BYTES ? nl : ADDR_BYTES);
-  }
-  return r;
-}
-
-// Sends `n` datagrams on `fd`. `entries` holds n records of 48 bytes: data pointer (u64),
-// length (u32), pad (4), destination (28, raw sockaddr), pad (4). Returns how many were sent (the rest would block),
-// or -errno when the first one fails for another reason.
-EXPORT int32_t sio_sendmmsg(int32_t fd, const uint8_t *entries, uint32_t n) {
-  struct mmsghdr msgs[64];
-  struct iovec iovs[64];
-  struct sockaddr_storage names[64];
-  if (n > 64) n = 64;
-  for (uint32_t i = 0; i < n; i++) {
-    const uint8_t *e = entries + i * 48;
-    uint64_t ptr;
-    uint32_t len;
-    memcpy(&ptr, e, 8);
-    memcpy(&len, e + 8, 4);
-    iovs[i].iov_base = (void *)(uintptr_t)ptr;
-    iovs[i].iov_len = len;
-    memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
-    socklen_t nl = addr_len(e + 16);
-    memcpy(&names[i], e + 16, nl);
-    msgs[i].msg_hdr.msg_namelen = nl;
-    msgs[i].msg_hdr.msg_name = &names[i];
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
-  if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-  return r;
-}
-
-// Drains an eventfd (after a wake-up). Returns 0 or -errno.
-EXPORT int32_t sio_eventfd_drain(int32_t efd) {
-  uint64_t v;
-  return read(efd, &v, sizeof(v)) < 0 && errno != EAGAIN ? -errno : 0;
 }
