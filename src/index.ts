@@ -7,4 +7,5 @@ export * from "./io/index.ts";
 export * from "./ring/index.ts";
 export * from "./sys/index.ts";
 export * from "./task/index.ts";
+export * from "./wire/index.ts";
 export * from "./worker/index.ts";

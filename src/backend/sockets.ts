@@ -3,6 +3,15 @@ import type { IoError, NetAction, NetEvent } from "../io/events.ts";
 import { ioError } from "../sys/errno.ts";
 import { native } from "../sys/native.ts";
 import {
+  ETHERNET_HEADER_LENGTH,
+  EthernetFrame,
+  EtherType,
+  type IpPacket,
+  Ipv4Packet,
+  Ipv6Packet,
+  ipVersion,
+} from "../wire/index.ts";
+import {
   type BackendOptions,
   type BackendStats,
   type EventSink,
@@ -53,22 +62,20 @@ const IFF_TAP = 2;
 /**
  * The real size of a TUN/TAP packet that filled its receive buffer (`length` bytes read; the
  * kernel cuts longer packets silently): what its IP header declares, or -1 when the header does
- * not say (not IP, or cut inside the header).
+ * not say (not IP, cut inside the header, or with lengths no IP header can have). Read through
+ * the wire layer's views (`IpPacket.checkHeader`).
  */
 export function declaredPacketSize(data: Uint8Array, tap: boolean): number {
   let at = 0;
   if (tap) {
-    if (data.length < 14) return -1;
-    const type = ((data[12] as number) << 8) | (data[13] as number);
-    if (type !== 0x0800 && type !== 0x86dd) return -1;
-    at = 14;
+    const frame = new EthernetFrame(data);
+    if (frame.check() !== undefined) return -1;
+    if (frame.etherType !== EtherType.Ipv4 && frame.etherType !== EtherType.Ipv6) return -1;
+    at = ETHERNET_HEADER_LENGTH;
   }
-  if (data.length < at + 6) return -1;
-  const version = (data[at] as number) >>> 4;
-  const length = ((data[at + 2] as number) << 8) | (data[at + 3] as number);
-  if (version === 4) return at + length;
-  const payload = ((data[at + 4] as number) << 8) | (data[at + 5] as number);
-  return version === 6 ? at + 40 + payload : -1;
+  const ip: IpPacket =
+    ipVersion(data, at) === 4 ? new Ipv4Packet(data, at) : new Ipv6Packet(data, at);
+  return ip.checkHeader() === undefined ? at + ip.totalLength : -1;
 }
 
 /**
