@@ -6,5 +6,6 @@ export * from "./controller/index.ts";
 export * from "./io/index.ts";
 export { NativeLoadError } from "./native/load.ts";
 export * from "./ring/index.ts";
+export * from "./sim/index.ts";
 export * from "./task/index.ts";
 export * from "./worker/index.ts";

@@ -2,13 +2,27 @@ import {
   type Backend,
   type BackendKind,
   createBackend,
+  type EventSink,
   type NetEvent,
+  SimBackend,
+  type SimHost,
+  SimNetwork,
   SocketAddr,
   type UringOptions,
 } from "../../src/index.ts";
 
-/** The backends the conformance suite runs against. */
+/** The kernel's backends (the conformance suite also runs on the simulated one, "sim"). */
 export const KINDS: readonly Exclude<BackendKind, "auto">[] = ["uring", "epoll"];
+
+/** A backend the harness can make: a kernel one, or a `SimBackend` on the simulated machine. */
+export type HarnessKind = Exclude<BackendKind, "auto"> | "sim";
+
+/**
+ * The simulated machine every `Harness("sim")` shares (loopback only), as the kernel's backends
+ * share this machine's: two harnesses talk to each other, and ports stay taken until closed.
+ */
+const simNetwork = new SimNetwork(1);
+const simHost = simNetwork.addHost("localhost");
 
 type Packet = Extract<NetEvent, { kind: "udp-packet" }>;
 type TunPacket = Extract<NetEvent, { kind: "tun-packet" }>;
@@ -24,21 +38,30 @@ export class Harness {
   /** Runs inside the sink for every TUN/TAP packet (where writing the view back is zero-copy). */
   onTunPacket: ((p: TunPacket) => void) | undefined;
 
-  constructor(kind: Exclude<BackendKind, "auto">, options: Omit<UringOptions, "onEvent"> = {}) {
-    this.backend = createBackend(kind, {
-      ...options,
-      onEvent: (_owner, e) => {
-        if (e.kind === "udp-packet") {
-          this.onPacket?.(e);
-          this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
-        } else if (e.kind === "tun-packet") {
-          this.events.push({ ...e, data: e.data.slice() });
-          this.onTunPacket?.(e);
-        } else {
-          this.events.push(e);
-        }
-      },
-    });
+  /**
+   * A harness on a backend of `kind`, or on a `SimBackend` on the simulated `host` of `network`
+   * given (instead of the shared simulated machine).
+   */
+  constructor(
+    kind: HarnessKind | { readonly network: SimNetwork; readonly host: SimHost },
+    options: Omit<UringOptions, "onEvent"> = {},
+  ) {
+    const onEvent: EventSink = (_owner, e) => {
+      if (e.kind === "udp-packet") {
+        this.onPacket?.(e);
+        this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
+      } else if (e.kind === "tun-packet") {
+        this.events.push({ ...e, data: e.data.slice() });
+        this.onTunPacket?.(e);
+      } else {
+        this.events.push(e);
+      }
+    };
+    if (typeof kind !== "string")
+      this.backend = new SimBackend(kind.network, kind.host, { ...options, onEvent });
+    else if (kind === "sim")
+      this.backend = new SimBackend(simNetwork, simHost, { ...options, onEvent });
+    else this.backend = createBackend(kind, { ...options, onEvent });
   }
 
   /** Polls until `done()` or `maxPolls` polls of up to 20 ms; returns whether `done()` held. */
