@@ -1,8 +1,11 @@
 /**
- * Simulation: a network of hosts and links on a virtual clock (`SimNetwork`) and backends on it
- * (`SimBackend`). Deterministic from a seed.
+ * Simulation: a network of hosts and links on a virtual clock (`SimNetwork`), backends on it
+ * (`SimBackend`), and fault injection middleware for any backend (`withFaults`). Deterministic
+ * from a seed.
  */
 export { SimBackend } from "./backend.ts";
+export type { SimErrno } from "./errors.ts";
+export { FaultBackend, type FaultCounts, type FaultOptions, withFaults } from "./faults.ts";
 export type { DropReason, HostOptions, SimHost } from "./host.ts";
 export { type LinkOptions, SimNetwork, type SimNetworkStats } from "./network.ts";
 export { hash32, SimRandom } from "./random.ts";

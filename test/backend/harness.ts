@@ -1,8 +1,11 @@
 import {
   type Backend,
+  type BackendFactory,
   type BackendKind,
   createBackend,
+  decodeUdpPacket,
   type EventSink,
+  encodeUdpPacket,
   type NetEvent,
   SimBackend,
   type SimHost,
@@ -40,11 +43,12 @@ export class Harness {
 
   /**
    * A harness on a backend of `kind`, or on a `SimBackend` on the simulated `host` of `network`
-   * given (instead of the shared simulated machine).
+   * given (instead of the shared simulated machine); `wrap` puts middleware around it.
    */
   constructor(
     kind: HarnessKind | { readonly network: SimNetwork; readonly host: SimHost },
     options: Omit<UringOptions, "onEvent"> = {},
+    wrap: (make: BackendFactory) => BackendFactory = (make) => make,
   ) {
     const onEvent: EventSink = (_owner, e) => {
       if (e.kind === "udp-packet") {
@@ -57,11 +61,13 @@ export class Harness {
         this.events.push(e);
       }
     };
-    if (typeof kind !== "string")
-      this.backend = new SimBackend(kind.network, kind.host, { ...options, onEvent });
-    else if (kind === "sim")
-      this.backend = new SimBackend(simNetwork, simHost, { ...options, onEvent });
-    else this.backend = createBackend(kind, { ...options, onEvent });
+    const make: BackendFactory = (sink) => {
+      if (typeof kind !== "string")
+        return new SimBackend(kind.network, kind.host, { ...options, onEvent: sink });
+      if (kind === "sim") return new SimBackend(simNetwork, simHost, { ...options, onEvent: sink });
+      return createBackend(kind, { ...options, onEvent: sink });
+    };
+    this.backend = wrap(make)(onEvent);
   }
 
   /** Polls until `done()` or `maxPolls` polls of up to 20 ms; returns whether `done()` held. */
@@ -86,6 +92,19 @@ export class Harness {
       throw new Error(`listen failed: ${JSON.stringify(r)}`);
     }
     return r.local;
+  }
+
+  /**
+   * Answers every UDP datagram read from TUN device `device`: writes back into the device the
+   * reply (addresses and ports swapped, the same payload), as a userspace responder would.
+   */
+  replyOnTun(device: number): void {
+    this.onTunPacket = (p) => {
+      const d = decodeUdpPacket(p.data);
+      if (typeof d === "string") throw new Error(`not a UDP datagram: ${d}`);
+      const data = encodeUdpPacket(d.to, d.from, d.payload);
+      this.backend.act(0, { kind: "tun-send", device, data });
+    };
   }
 
   /** Packets received on `socket` so far. */

@@ -328,16 +328,7 @@ describe("TUN devices", () => {
     const queues = tun.queues.map((fd) => {
       const h = new Harness({ network, host: gw });
       h.backend.act(0, { kind: "tun-bind", device: 1, fd });
-      // each queue's reader answers every datagram from the address it was sent to
-      h.onTunPacket = (p) => {
-        const d = decodeUdpPacket(p.data);
-        if (typeof d === "string") throw new Error(d);
-        h.backend.act(0, {
-          kind: "tun-send",
-          device: 1,
-          data: encodeUdpPacket(d.to, d.from, d.payload),
-        });
-      };
+      h.replyOnTun(1);
       return h;
     });
     const c = new Harness({ network, host: client });
