@@ -5,6 +5,7 @@ export * from "./bus/index.ts";
 export * from "./controller/index.ts";
 export * from "./io/index.ts";
 export * from "./ring/index.ts";
+export * from "./sim/index.ts";
 export * from "./sys/index.ts";
 export * from "./task/index.ts";
 export * from "./wire/index.ts";

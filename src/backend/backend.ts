@@ -27,6 +27,13 @@ export interface Backend {
   close(): void;
   /** Counters since creation. */
   stats(): BackendStats;
+  /**
+   * Only on backends whose time is a simulated clock (`SimBackend`) and on middleware over one:
+   * the clock time at which `poll` next has something to deliver, or to carry out (the current
+   * time when work is waiting, +Infinity when nothing is scheduled). A harness that owns the
+   * clock moves it there instead of waiting. The kernel's backends cannot know and leave it out.
+   */
+  nextDeadline?(): number;
 }
 
 /** Receives every event of a backend, tagged with the owner given to `act`. */

@@ -1,4 +1,7 @@
-/** Backends: the io_uring one (primary) and the epoll fallback, with the same events. */
+/**
+ * Backends: the io_uring one (primary) and the epoll fallback, with the same events; middleware
+ * that wraps any backend (the pcap writer).
+ */
 import type { Backend, BackendOptions } from "./backend.ts";
 import { EpollBackend } from "./epoll.ts";
 import { UringBackend } from "./uring.ts";
@@ -16,6 +19,8 @@ export {
   wakeBackend,
 } from "./backend.ts";
 export { EpollBackend } from "./epoll.ts";
+export { type BackendFactory, BackendMiddleware } from "./middleware.ts";
+export { PcapBackend, type PcapOptions, PcapWriter, withPcap } from "./pcap.ts";
 export { TunDevice, type TunDeviceOptions, TunError, type TunMode } from "./tun-device.ts";
 export { UringBackend } from "./uring.ts";
 export {

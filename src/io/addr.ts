@@ -43,6 +43,23 @@ export class SocketAddr {
     return new SocketAddr(raw);
   }
 
+  /**
+   * The address of `ip`, 4 bytes (IPv4) or 16 (IPv6) in network order, and `port`; the bytes
+   * are copied. Throws a RangeError for another length or an invalid port.
+   */
+  static fromIp(ip: Uint8Array, port: number): SocketAddr {
+    if (ip.length !== 4 && ip.length !== 16)
+      throw new RangeError(`an IP address has 4 or 16 bytes, got ${ip.length}`);
+    const addr = SocketAddr.parse(ip.length === 4 ? "0.0.0.0" : "::", port);
+    addr.raw.set(ip, ip.length === 4 ? 4 : 8);
+    return addr;
+  }
+
+  /** The IP address's bytes in network order (a view of `raw`: 4 for IPv4, 16 for IPv6). */
+  get ip(): Uint8Array {
+    return this.family === 4 ? this.raw.subarray(4, 8) : this.raw.subarray(8, 24);
+  }
+
   /** 4 or 6. */
   get family(): 4 | 6 {
     return ((this.raw[0] as number) | ((this.raw[1] as number) << 8)) === AF_INET6 ? 6 : 4;
@@ -55,9 +72,7 @@ export class SocketAddr {
 
   /** The address in text form ("127.0.0.1", "::1"). */
   get address(): string {
-    return this.family === 4
-      ? formatIPv4(this.raw.subarray(4, 8))
-      : formatIPv6(this.raw.subarray(8, 24));
+    return this.family === 4 ? formatIPv4(this.ip) : formatIPv6(this.ip);
   }
 
   /** A copy that does not share memory with a receive buffer (keep this one past a drain). */

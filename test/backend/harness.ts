@@ -1,14 +1,31 @@
 import {
   type Backend,
+  type BackendFactory,
   type BackendKind,
   createBackend,
+  decodeUdpPacket,
+  type EventSink,
+  encodeUdpPacket,
   type NetEvent,
+  SimBackend,
+  type SimHost,
+  SimNetwork,
   SocketAddr,
   type UringOptions,
 } from "../../src/index.ts";
 
-/** The backends the conformance suite runs against. */
+/** The kernel's backends (the conformance suite also runs on the simulated one, "sim"). */
 export const KINDS: readonly Exclude<BackendKind, "auto">[] = ["uring", "epoll"];
+
+/** A backend the harness can make: a kernel one, or a `SimBackend` on the simulated machine. */
+export type HarnessKind = Exclude<BackendKind, "auto"> | "sim";
+
+/**
+ * The simulated machine every `Harness("sim")` shares (loopback only), as the kernel's backends
+ * share this machine's: two harnesses talk to each other, and ports stay taken until closed.
+ */
+const simNetwork = new SimNetwork(1);
+const simHost = simNetwork.addHost("localhost");
 
 type Packet = Extract<NetEvent, { kind: "udp-packet" }>;
 type TunPacket = Extract<NetEvent, { kind: "tun-packet" }>;
@@ -24,21 +41,33 @@ export class Harness {
   /** Runs inside the sink for every TUN/TAP packet (where writing the view back is zero-copy). */
   onTunPacket: ((p: TunPacket) => void) | undefined;
 
-  constructor(kind: Exclude<BackendKind, "auto">, options: Omit<UringOptions, "onEvent"> = {}) {
-    this.backend = createBackend(kind, {
-      ...options,
-      onEvent: (_owner, e) => {
-        if (e.kind === "udp-packet") {
-          this.onPacket?.(e);
-          this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
-        } else if (e.kind === "tun-packet") {
-          this.events.push({ ...e, data: e.data.slice() });
-          this.onTunPacket?.(e);
-        } else {
-          this.events.push(e);
-        }
-      },
-    });
+  /**
+   * A harness on a backend of `kind`, or on a `SimBackend` on the simulated `host` of `network`
+   * given (instead of the shared simulated machine); `wrap` puts middleware around it.
+   */
+  constructor(
+    kind: HarnessKind | { readonly network: SimNetwork; readonly host: SimHost },
+    options: Omit<UringOptions, "onEvent"> = {},
+    wrap: (make: BackendFactory) => BackendFactory = (make) => make,
+  ) {
+    const onEvent: EventSink = (_owner, e) => {
+      if (e.kind === "udp-packet") {
+        this.onPacket?.(e);
+        this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
+      } else if (e.kind === "tun-packet") {
+        this.events.push({ ...e, data: e.data.slice() });
+        this.onTunPacket?.(e);
+      } else {
+        this.events.push(e);
+      }
+    };
+    const make: BackendFactory = (sink) => {
+      if (typeof kind !== "string")
+        return new SimBackend(kind.network, kind.host, { ...options, onEvent: sink });
+      if (kind === "sim") return new SimBackend(simNetwork, simHost, { ...options, onEvent: sink });
+      return createBackend(kind, { ...options, onEvent: sink });
+    };
+    this.backend = wrap(make)(onEvent);
   }
 
   /** Polls until `done()` or `maxPolls` polls of up to 20 ms; returns whether `done()` held. */
@@ -63,6 +92,19 @@ export class Harness {
       throw new Error(`listen failed: ${JSON.stringify(r)}`);
     }
     return r.local;
+  }
+
+  /**
+   * Answers every UDP datagram read from TUN device `device`: writes back into the device the
+   * reply (addresses and ports swapped, the same payload), as a userspace responder would.
+   */
+  replyOnTun(device: number): void {
+    this.onTunPacket = (p) => {
+      const d = decodeUdpPacket(p.data);
+      if (typeof d === "string") throw new Error(`not a UDP datagram: ${d}`);
+      const data = encodeUdpPacket(d.to, d.from, d.payload);
+      this.backend.act(0, { kind: "tun-send", device, data });
+    };
   }
 
   /** Packets received on `socket` so far. */

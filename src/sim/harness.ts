@@ -1,0 +1,235 @@
+/**
+ * The simulated-time harness: several `WorkerInner`s, each on its own `SimBackend`, driven by
+ * the worker loop's contract on one `SimNetwork` clock, with a trace of everything that happened.
+ */
+import type { Backend, BackendOptions } from "../backend/backend.ts";
+import type { BackendFactory } from "../backend/middleware.ts";
+import type { Structured } from "../bus/codec.ts";
+import { SocketAddr } from "../io/addr.ts";
+import type { IoError, NetEvent } from "../io/events.ts";
+import type { WorkerInner, WorkerOutput } from "../worker/inner.ts";
+import { SimBackend } from "./backend.ts";
+import type { SimHost } from "./host.ts";
+import type { SimNetwork } from "./network.ts";
+import { hash32 } from "./random.ts";
+
+/** One worker of a harness (`SimHarness.add`). */
+export interface SimWorkerOptions {
+  /** The host its backend's sockets live on (several workers may share one). */
+  readonly host: SimHost;
+  readonly inner: WorkerInner;
+  /** Tick interval in virtual ms (0: no ticks); default 100. */
+  readonly tickMs?: number;
+  /** Options of its `SimBackend`. */
+  readonly backend?: Omit<BackendOptions, "onEvent">;
+  /**
+   * Middleware around its backend, `(make) => withFaults(make, { seed, clock: network.clock })`.
+   * What it makes must keep `nextDeadline` (every middleware here does).
+   */
+  readonly wrap?: (make: BackendFactory) => BackendFactory;
+}
+
+interface Worker {
+  readonly index: number;
+  readonly inner: WorkerInner;
+  readonly backend: Backend;
+  readonly tickMs: number;
+  nextTick: number;
+  readonly external: Structured[];
+}
+
+/** More rounds than this at one instant is a loop that never lets time move. */
+const MAX_ROUNDS_PER_INSTANT = 100_000;
+
+/**
+ * Runs worker inners against each other on simulated time.
+ *
+ * Contract: it drives each inner as the runtime's worker loop does: the outputs the inner has
+ * at `add` are popped first; a tick every `tickMs` of virtual time; every input (the backend's
+ * events, as "net" inputs) is followed by popping all outputs before the next; "net" outputs go
+ * to the backend's `act`; "external" and "task-error" outputs are kept (`external()`) and
+ * traced. Bus and spawn outputs are not carried (there is no bus or controller here): they throw.
+ * At each instant, workers take turns in the order added (tick if due, then poll if their
+ * backend has work now) until none has any; then the clock moves to the next tick, arrival or
+ * delayed delivery. Nothing reads a real clock or `Math.random`, so the same network seed, the
+ * same workers and the same calls give the same `trace`, line for line: a failing seed replays.
+ */
+export class SimHarness {
+  /** The network the workers run on (its clock is theirs). */
+  readonly network: SimNetwork;
+  /**
+   * One line per tick, input, output and network fault, in order:
+   * "5.000 w1 <- udp-packet socket=0 from=10.0.0.1:32768 data=64B#9a3c5e01 size=64 truncated=false".
+   */
+  readonly trace: string[] = [];
+  readonly #workers: Worker[] = [];
+
+  /** A harness on `network` (it takes over `network.onTrace`, to trace faults). */
+  constructor(network: SimNetwork) {
+    this.network = network;
+    network.onTrace = (line) => this.trace.push(`${line.replace(" ", " net ")}`);
+  }
+
+  /** Adds a worker; returns its index. Its first outputs are popped and acted at once. */
+  add(options: SimWorkerOptions): number {
+    const index = this.#workers.length;
+    const make: BackendFactory = (sink) =>
+      new SimBackend(this.network, options.host, { ...options.backend, onEvent: sink });
+    const tickMs = options.tickMs ?? 100;
+    const worker: Worker = {
+      index,
+      inner: options.inner,
+      backend: (options.wrap?.(make) ?? make)((owner, event) => this.#input(worker, owner, event)),
+      tickMs,
+      nextTick: tickMs > 0 ? this.network.now + tickMs : Number.POSITIVE_INFINITY,
+      external: [],
+    };
+    this.#workers.push(worker);
+    this.#drain(worker);
+    return index;
+  }
+
+  /** Worker `index`'s backend (for its stats, or its middleware's). */
+  backend(index: number): Backend {
+    return this.#worker(index).backend;
+  }
+
+  /** What worker `index` sent to the controller ("external" outputs), in order. */
+  external(index: number): readonly Structured[] {
+    return this.#worker(index).external;
+  }
+
+  /**
+   * Runs until `done()` holds (checked whenever the workers are idle at an instant) or the
+   * clock reaches `untilMs`; returns whether `done()` held. Throws when one instant takes more
+   * than 100,000 rounds (a zero-latency loop that never lets time move) and passes on what an
+   * inner throws.
+   */
+  run(untilMs: number, done: () => boolean = () => false): boolean {
+    for (;;) {
+      this.#settle();
+      if (done()) return true;
+      const next = Math.min(
+        untilMs,
+        ...this.#workers.map((w) => Math.min(w.nextTick, deadline(w))),
+      );
+      if (next === Number.POSITIVE_INFINITY) return false;
+      this.network.advanceTo(next);
+      if (next >= untilMs) {
+        this.#settle();
+        return done();
+      }
+    }
+  }
+
+  /**
+   * Begins a graceful shutdown, as the controller's: `onShutdown` for every worker, then runs
+   * until every inner `isEmpty()` or the clock reaches `untilMs`; returns whether all were.
+   */
+  shutdown(untilMs: number): boolean {
+    for (const w of this.#workers) {
+      this.#trace(w, "shutdown");
+      w.inner.onShutdown(this.network.now);
+      this.#drain(w);
+    }
+    return this.run(untilMs, () => this.#workers.every((w) => w.inner.isEmpty()));
+  }
+
+  /** Closes every worker's backend. */
+  close(): void {
+    for (const w of this.#workers) w.backend.close();
+  }
+
+  #worker(index: number): Worker {
+    const w = this.#workers[index];
+    if (w === undefined) throw new RangeError(`no worker ${index}`);
+    return w;
+  }
+
+  /** Turns at the current instant until no worker has a tick due or work in its backend. */
+  #settle(): void {
+    const now = this.network.now;
+    for (let round = 0; round < MAX_ROUNDS_PER_INSTANT; round++) {
+      let busy = false;
+      for (const w of this.#workers) {
+        if (w.nextTick <= now) {
+          busy = true;
+          this.#trace(w, "tick");
+          w.inner.onTick(now);
+          this.#drain(w);
+          w.nextTick += w.tickMs;
+          if (w.nextTick <= now) w.nextTick = now + w.tickMs;
+        }
+        if (deadline(w) <= now) {
+          busy = true;
+          w.backend.poll(0);
+        }
+      }
+      if (!busy) return;
+    }
+    throw new Error(
+      `simulated time cannot move past ${now} ms: more than ${MAX_ROUNDS_PER_INSTANT} rounds of work at one instant (a loop with no delay?)`,
+    );
+  }
+
+  #input(w: Worker, owner: number, event: NetEvent): void {
+    this.#trace(w, `<- ${describe(event)}${owner === 0 ? "" : ` owner=${owner}`}`);
+    w.inner.onEvent(this.network.now, { kind: "net", owner, event });
+    this.#drain(w);
+  }
+
+  #drain(w: Worker): void {
+    const now = this.network.now;
+    for (let out = w.inner.popOutput(now); out !== undefined; out = w.inner.popOutput(now))
+      this.#apply(w, out);
+  }
+
+  #apply(w: Worker, out: WorkerOutput): void {
+    switch (out.kind) {
+      case "net":
+        this.#trace(w, `-> ${describe(out.action)}${out.owner === 0 ? "" : ` owner=${out.owner}`}`);
+        w.backend.act(out.owner, out.action);
+        return;
+      case "external":
+        this.#trace(w, `-> external ${format(out.data)}`);
+        w.external.push(out.data);
+        return;
+      case "task-error":
+        this.#trace(w, `-> task-error ${out.task}: ${String(out.error)}`);
+        return;
+      default:
+        throw new Error(
+          `worker ${w.index}: the harness does not carry ${out.kind} outputs (no bus or controller here)`,
+        );
+    }
+  }
+
+  #trace(w: Worker, what: string): void {
+    this.trace.push(`${this.network.now.toFixed(3)} w${w.index} ${what}`);
+  }
+}
+
+/** When a worker's backend has work (a backend without `nextDeadline` always has). */
+function deadline(w: Worker): number {
+  return w.backend.nextDeadline?.() ?? -1;
+}
+
+/** "kind field=value ...": an action or event in a trace, bytes as their length and hash. */
+function describe(x: NetEvent | object): string {
+  return Object.entries(x)
+    .map(([k, v]) => (k === "kind" ? String(v) : `${k}=${format(v)}`))
+    .join(" ");
+}
+
+function isIoError(v: object): v is IoError {
+  const keys = Object.keys(v);
+  return keys.length === 2 && keys.includes("code") && keys.includes("message");
+}
+
+function format(v: unknown): string {
+  if (v instanceof Uint8Array) return `${v.length}B#${hash32(v).toString(16).padStart(8, "0")}`;
+  if (v instanceof SocketAddr) return v.toString();
+  if (Array.isArray(v)) return `[${v.map(format).join(",")}]`;
+  if (typeof v === "object" && v !== null) return isIoError(v) ? v.code : `{${describe(v)}}`;
+  return String(v);
+}
