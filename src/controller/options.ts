@@ -56,6 +56,13 @@ export interface AddWorkerOptions {
    * handler that allocates without returning is not stopped. Default: no limit.
    */
   maxHeapMb?: number;
+  /**
+   * Record everything the worker's backend sends and receives (UDP datagrams with IP and UDP
+   * headers made up from their addresses, TUN packets as they are) in a pcap file that Wireshark
+   * and tcpdump read: `PATH` with the worker's index (`capture.pcap` → `capture.w0.pcap`). The
+   * file is complete once the worker has stopped. For debugging: it costs a copy per packet.
+   */
+  pcap?: string;
 }
 
 /** Why `options` cannot start a worker, or undefined when they can. */
@@ -86,9 +93,19 @@ export function workerInit(
     layout: shared.layout,
     maxQueuedBytes: shared.maxQueuedBytes,
     maxHeapBytes: (options.maxHeapMb ?? 0) * 2 ** 20,
+    pcap: options.pcap === undefined ? undefined : pcapPath(options.pcap, w.index),
     ledgerOwner: w.ledgerOwner,
     stats: w.stats,
     roster: shared.roster,
     epoch: performance.timeOrigin,
   };
+}
+
+/** The pcap file of worker `index` for the `pcap` option `path`: its index before the extension. */
+export function pcapPath(path: string, index: number): string {
+  const dot = path.lastIndexOf(".");
+  const slash = path.lastIndexOf("/");
+  return dot > slash + 1
+    ? `${path.slice(0, dot)}.w${index}${path.slice(dot)}`
+    : `${path}.w${index}`;
 }

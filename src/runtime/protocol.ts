@@ -75,6 +75,8 @@ export interface WorkerInit {
   readonly maxQueuedBytes: number;
   /** Heap size (bytes) past which the worker ends itself with a `HeapLimitError`; 0: no limit. */
   readonly maxHeapBytes: number;
+  /** Where the worker records its traffic (a pcap file), or undefined. */
+  readonly pcap: string | undefined;
   /** The native ledger owner the worker thread records its fds under. */
   readonly ledgerOwner: number;
   readonly stats: SharedArrayBuffer;

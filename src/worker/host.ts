@@ -4,8 +4,10 @@
  * this thread until shutdown.
  */
 import { heapSize } from "bun:jsc";
+import type { EventSink } from "../backend/backend.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import { createBackend } from "../backend/index.ts";
+import { withPcap } from "../backend/pcap.ts";
 import type { Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
 import {
@@ -104,16 +106,19 @@ async function start(init: WorkerInit): Promise<void> {
       cpuTime: threadCpuMs,
       heapBytes: heapSize,
       maxHeapBytes: init.maxHeapBytes,
-      backend: (onEvent) =>
-        createBackend(
-          init.backend,
-          {
-            onEvent,
-            ...(init.recvBuffers === undefined ? {} : { recvBuffers: init.recvBuffers }),
-            ...(init.recvBufferSize === undefined ? {} : { recvBufferSize: init.recvBufferSize }),
-          },
-          (line) => send({ op: "error", error: { name: "BackendFallback", message: line } }),
-        ),
+      backend: (onEvent) => {
+        const make = (sink: EventSink) =>
+          createBackend(
+            init.backend,
+            {
+              onEvent: sink,
+              ...(init.recvBuffers === undefined ? {} : { recvBuffers: init.recvBuffers }),
+              ...(init.recvBufferSize === undefined ? {} : { recvBufferSize: init.recvBufferSize }),
+            },
+            (line) => send({ op: "error", error: { name: "BackendFallback", message: line } }),
+          );
+        return init.pcap === undefined ? make(onEvent) : withPcap(make, init.pcap)(onEvent);
+      },
     });
     endpoint.setWakeHandle(loop.backend.wakeHandle);
     send({ op: "ready", backend: loop.backend.kind });

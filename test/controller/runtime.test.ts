@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Controller, type ControllerEvent, openFileDescriptors } from "../../src/index.ts";
 import { LAB, lab, statsUntil, track } from "./lab.ts";
 import { EventLog } from "./log.ts";
@@ -219,6 +222,59 @@ describe("controller and workers", () => {
     expect(loops).toBeLessThan(30);
     expect(after[0]?.loopUtilisation).toBeLessThan(50);
   });
+});
+
+describe("recording a worker's traffic", () => {
+  const tcpdump = Bun.which("tcpdump");
+  if (tcpdump === null && process.env.CI === "true")
+    throw new Error("CI=true but tcpdump is missing (apt-get install tcpdump)");
+  test.skipIf(tcpdump === null)(
+    "with the pcap option each worker writes its datagrams to its own file, which tcpdump reads",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "sansio-worker-pcap-"));
+      try {
+        const probe = await Bun.udpSocket({});
+        const port = probe.port;
+        probe.close();
+        const { controller, log, send } = await lab(2, {
+          worker: { pcap: join(dir, "capture.pcap") },
+        });
+        send(0, { op: "listen", port });
+        send(1, { op: "listen", port: 0 });
+        await log.until("listening", () => log.messages((d) => "listening" in d).length === 2);
+        let echoes = 0;
+        let allEchoed!: () => void;
+        const done = new Promise<void>((resolve) => {
+          allEchoed = resolve;
+        });
+        const client = await Bun.udpSocket({
+          socket: {
+            data() {
+              if (++echoes === 5) allEchoed();
+            },
+          },
+        });
+        for (let i = 0; i < 5; i++) client.send(Uint8Array.of(i, i, i), port, "127.0.0.1");
+        await done;
+        client.close();
+        await controller.shutdown();
+        const read = (file: string) =>
+          Bun.spawnSync(["tcpdump", "-r", join(dir, file), "-n"], { stderr: "pipe" })
+            .stdout.toString()
+            .trim()
+            .split("\n")
+            .filter((line) => line !== "");
+        const w0 = read("capture.w0.pcap");
+        expect(w0).toHaveLength(10); // 5 received, 5 echoed
+        expect(w0.filter((line) => line.includes(`127.0.0.1.${port}: UDP, length 3`))).toHaveLength(
+          5,
+        );
+        expect(read("capture.w1.pcap")).toEqual([]); // its socket saw nothing
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe("starting workers", () => {
