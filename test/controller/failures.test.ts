@@ -110,7 +110,8 @@ describe("however a worker ends, what it opened is closed", () => {
       // every flow is answered by the worker that is left: no socket of the dead one remains
       expect(await echoedFlows(port, 64)).toBe(64);
       await controller.shutdown();
-      expect(openFileDescriptors()).toBe(before);
+      // none left open (fewer is fine: an earlier test's pipes may close meanwhile)
+      expect(openFileDescriptors()).toBeLessThanOrEqual(before);
     });
   }
 
@@ -132,7 +133,8 @@ describe("however a worker ends, what it opened is closed", () => {
     });
     expect(died.released.fds).toBeGreaterThanOrEqual(3);
     expect(controller.stats()[1]).toMatchObject({ exitCode: undefined, endedBy: "terminated" });
-    expect(openFileDescriptors()).toBe(before);
+    // none left open (fewer is fine: an earlier test's pipes may close meanwhile)
+    expect(openFileDescriptors()).toBeLessThanOrEqual(before);
   });
 
   test("an uncaught error while the module loads is reported by its own message, not a source excerpt", async () => {
@@ -217,7 +219,8 @@ describe("a hung worker", () => {
     send(2, { op: "ping" });
     await log.message("the replacement answers", (d) => d.pong === 2);
     await controller.shutdown();
-    expect(openFileDescriptors()).toBe(before);
+    // none left open (fewer is fine: an earlier test's pipes may close meanwhile)
+    expect(openFileDescriptors()).toBeLessThanOrEqual(before);
   });
 
   test("a worker busy for a while is reported stalled, then recovered, and is routed to again", async () => {
