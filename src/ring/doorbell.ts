@@ -30,8 +30,8 @@ export interface Waker {
   wake(): boolean;
 }
 
-const STATE = 0; // Int32 slot: 0 awake, 1 parked or about to park
-const HANDLE = 1; // Int32 slot: 0, or 1 + the handle of a parker that sleeps outside Atomics.wait
+const STATE = 0; // Int32 cell: 0 awake, 1 parked or about to park
+const HANDLE = 1; // Int32 cell: 0, or 1 + the handle of a parker that sleeps outside Atomics.wait
 const WORDS = 16; // one 64-byte line of its own
 
 /**

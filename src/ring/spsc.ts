@@ -1,6 +1,6 @@
 import { RecordTooLargeError, RingCorruptError } from "./errors.ts";
 
-// Shared layout, in Int32 slots. Head and tail sit on their own 64-byte cache lines.
+// Shared layout, in Int32 cells. Head and tail sit on their own 64-byte cache lines.
 const HEAD = 0; // consumer-owned: bytes released so far (u32, wraps)
 const TAIL = 16; // producer-owned: bytes published so far (u32, wraps)
 const CAPACITY = 32;

@@ -156,7 +156,7 @@ export class Roster {
     this.#cells = new Int32Array(block);
   }
 
-  /** Number of worker slots. */
+  /** Number of workers the roster has room for. */
   get size(): number {
     return this.#cells.length - 1;
   }
