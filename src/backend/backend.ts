@@ -12,8 +12,8 @@ import { native } from "../sys/native.ts";
  * the sink goes out without a copy.
  */
 export interface Backend {
-  /** Which implementation this is. */
-  readonly kind: "uring" | "epoll";
+  /** Which implementation this is: the kernel's io_uring or epoll, or the simulated network. */
+  readonly kind: "uring" | "epoll" | "sim";
   /** Queues an action for `owner` (events about it come back tagged with that owner). */
   act(owner: number, action: NetAction): void;
   /**

@@ -2,6 +2,7 @@
  * A worker as the controller keeps it (`WorkerRecord`), and what the controller reports about its
  * workers: their state, their figures (`workerStats`), what a shutdown did.
  */
+import type { Backend } from "../backend/backend.ts";
 import type { ErrorInfo } from "../runtime/protocol.ts";
 import { createStatsBlock, readStats } from "../runtime/stats.ts";
 import { type LedgerRelease, newLedgerOwner } from "../sys/ledger.ts";
@@ -19,7 +20,7 @@ export interface WorkerStats {
   readonly index: number;
   readonly state: WorkerState;
   /** The backend it runs, once started. */
-  readonly backend: "uring" | "epoll" | undefined;
+  readonly backend: Backend["kind"] | undefined;
   /** Live tasks. */
   readonly tasks: number;
   /** CPU time the worker thread used (user + system) in the last stats window, in percent. */
@@ -108,7 +109,7 @@ export interface WorkerRecord {
   /** Watchdog: the loop count last seen, when it last changed, when the stall began. */
   seenLoops: number;
   progressAt: number;
-  backend: "uring" | "epoll" | undefined;
+  backend: Backend["kind"] | undefined;
   stalledAt: number;
   spawnsSent: number;
   taskErrors: number;

@@ -5,6 +5,7 @@
  * between the controller and a worker travel as bus "external" messages; the runtime's own
  * control messages below travel as "direct" ones.
  */
+import type { Backend } from "../backend/backend.ts";
 import type { BackendKind } from "../backend/index.ts";
 import type { Structured } from "../bus/codec.ts";
 import type { BusEndpoint } from "../bus/endpoint.ts";
@@ -99,7 +100,7 @@ export type ToWorker =
 
 /** Control messages from a worker to the controller. */
 export type FromWorker =
-  | { readonly op: "ready"; readonly backend: "uring" | "epoll" }
+  | { readonly op: "ready"; readonly backend: Backend["kind"] }
   | { readonly op: "spawn"; readonly config: Structured }
   | { readonly op: "task-error"; readonly task: string; readonly error: ErrorInfo }
   /** Something went wrong that did not stop the worker (a bad output, a corrupt bus leg). */

@@ -88,12 +88,12 @@ type TunPacket = Mutable<Extract<NetEvent, { kind: "tun-packet" }>>;
  * (`bufferExhaustion` stays 0: inject it with `withFaults`) and sends never wait (`sendQueued`,
  * `sendDrops` stay 0); `kernelDrops` counts datagrams a full socket buffer dropped and packets a
  * full bound queue dropped. `recvBuffers` and `sendQueueLimit` are accepted and ignored.
- * `kind` says "epoll" (the simulation's send path is epoll's: no GSO) and `wakeHandle` is -1:
- * nothing can wake a simulated backend from another thread.
+ * It sends each datagram on its own (no GSO), and `wakeHandle` is -1: nothing can wake a
+ * simulated backend from another thread.
  */
 export class SimBackend implements Backend {
-  /** See the class comment. */
-  readonly kind = "epoll";
+  /** The simulated network's backend. */
+  readonly kind = "sim";
   /** See the class comment. */
   readonly wakeHandle = -1;
   /** The host this backend's sockets live on. */
