@@ -11,6 +11,7 @@ import {
   Ipv6Packet,
   ipVersion,
 } from "../wire/index.ts";
+import { type ActionHandler, dispatchAction } from "./actions.ts";
 import {
   type BackendOptions,
   type BackendStats,
@@ -121,51 +122,18 @@ export abstract class SocketTable {
 
   /** See `Backend.act`. */
   act(owner: number, action: NetAction): void {
-    switch (action.kind) {
-      case "udp-listen":
-        this.#listen(
-          owner,
-          action.socket,
-          action.bind,
-          action.reuseAddr ?? false,
-          action.reusePort ?? false,
-        );
-        return;
-      case "udp-unlisten": {
-        const error = { code: "EBADF", message: `socket ${action.socket} is not open` };
-        this.#close(owner, this.#byId.get(action.socket), {
-          kind: "udp-closed",
-          socket: action.socket,
-          error,
-        });
-        return;
-      }
-      case "udp-send":
-        this.#send(owner, action.socket, action.to, action.data);
-        return;
-      case "udp-send-many":
-        for (const to of action.to) this.#send(owner, action.socket, to, action.data);
-        return;
-      case "udp-send-batch":
-        for (const p of action.packets) this.#send(owner, p.socket, p.to, p.data);
-        return;
-      case "tun-bind":
-        this.#bind(owner, action.device, action.fd);
-        return;
-      case "tun-unbind": {
-        const error = { code: "EBADF", message: `device ${action.device} is not bound` };
-        this.#close(owner, this.#tunById.get(action.device), {
-          kind: "tun-unbound",
-          device: action.device,
-          error,
-        });
-        return;
-      }
-      case "tun-send":
-        this.#write(owner, action.device, action.data);
-        return;
-    }
+    dispatchAction(this.#actions, owner, action);
   }
+
+  readonly #actions: ActionHandler = {
+    listen: (owner, socket, bind, reuseAddr, reusePort) =>
+      this.#listen(owner, socket, bind, reuseAddr, reusePort),
+    unlisten: (owner, socket, notOpen) => this.#close(owner, this.#byId.get(socket), notOpen),
+    send: (owner, socket, to, data) => this.#send(owner, socket, to, data),
+    bind: (owner, device, fd) => this.#bind(owner, device, fd),
+    unbind: (owner, device, notBound) => this.#close(owner, this.#tunById.get(device), notBound),
+    write: (owner, device, data) => this.#write(owner, device, data),
+  };
 
   /** See `Backend.stats`. */
   stats(): BackendStats {

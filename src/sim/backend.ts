@@ -1,4 +1,6 @@
 /** `SimBackend`: the `Backend` contract over a simulated host, on the network's virtual clock. */
+
+import { type ActionHandler, dispatchAction } from "../backend/actions.ts";
 import {
   type Backend,
   type BackendOptions,
@@ -139,46 +141,18 @@ export class SimBackend implements Backend {
 
   /** See `Backend.act` and the class comment. */
   act(owner: number, action: NetAction): void {
-    if (this.#closed) return;
-    switch (action.kind) {
-      case "udp-listen":
-        this.#listen(owner, action.socket, action.bind, action.reusePort ?? false);
-        break;
-      case "udp-unlisten": {
-        const error = simError("EBADF", `socket ${action.socket} is not open`);
-        this.#close(owner, this.#socks.get(action.socket), {
-          kind: "udp-closed",
-          socket: action.socket,
-          error,
-        });
-        break;
-      }
-      case "udp-send":
-        this.#send(owner, action.socket, action.to, action.data);
-        break;
-      case "udp-send-many":
-        for (const to of action.to) this.#send(owner, action.socket, to, action.data);
-        break;
-      case "udp-send-batch":
-        for (const p of action.packets) this.#send(owner, p.socket, p.to, p.data);
-        break;
-      case "tun-bind":
-        this.#bind(owner, action.device, action.fd);
-        break;
-      case "tun-unbind": {
-        const error = simError("EBADF", `device ${action.device} is not bound`);
-        this.#close(owner, this.#devices.get(action.device), {
-          kind: "tun-unbound",
-          device: action.device,
-          error,
-        });
-        break;
-      }
-      case "tun-send":
-        this.#write(owner, action.device, action.data);
-        break;
-    }
+    if (!this.#closed) dispatchAction(this.#actions, owner, action);
   }
+
+  readonly #actions: ActionHandler = {
+    listen: (owner, socket, bind, _reuseAddr, reusePort) =>
+      this.#listen(owner, socket, bind, reusePort),
+    unlisten: (owner, socket, notOpen) => this.#close(owner, this.#socks.get(socket), notOpen),
+    send: (owner, socket, to, data) => this.#send(owner, socket, to, data),
+    bind: (owner, device, fd) => this.#bind(owner, device, fd),
+    unbind: (owner, device, notBound) => this.#close(owner, this.#devices.get(device), notBound),
+    write: (owner, device, data) => this.#write(owner, device, data),
+  };
 
   /** See `Backend.poll` and the class comment. */
   poll(timeoutMs: number): number {
