@@ -13,13 +13,11 @@ import { SocketAddr } from "./addr.ts";
 export function encodeUdpPacket(
   from: SocketAddr,
   to: SocketAddr,
-  payload: Uint8Array,
-  size = payload.length,
-  ttl = 64,
+  ...datagram: [payload: Uint8Array, size?: number, ttl?: number]
 ): Uint8Array {
   if (to.family !== from.family)
     throw new RangeError(`cannot carry ${from} to ${to} in one packet`);
-  return buildUdpPacket(from, to, payload, size, ttl);
+  return buildUdpPacket(from, to, ...datagram);
 }
 
 /** A UDP datagram read from an IP packet: addresses copied, `payload` a view of the packet. */
