@@ -5,7 +5,8 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { SocketAddr } from "../io/addr.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
-import { encodeUdpPacket, ipHeaderBytes, UDP_HEADER } from "../io/packet.ts";
+import { encodeUdpPacket } from "../io/udp.ts";
+import { UDP_HEADER_LENGTH, udpIpHeaderLength } from "../wire/index.ts";
 import { type EventSink, MAX_UDP_PAYLOAD, MAX_UDP6_PAYLOAD } from "./backend.ts";
 import { type BackendFactory, BackendMiddleware } from "./middleware.ts";
 
@@ -143,7 +144,7 @@ export class PcapBackend extends BackendMiddleware {
   #udp(from: SocketAddr, to: SocketAddr, data: Uint8Array, size: number): void {
     if (from.family !== to.family) return;
     const packet = encodeUdpPacket(from, to, data, size);
-    const length = ipHeaderBytes(from.family) + UDP_HEADER + size;
+    const length = udpIpHeaderLength(from.family) + UDP_HEADER_LENGTH + size;
     if (!this.#ethernet) {
       this.#write(packet, length);
       return;

@@ -4,7 +4,7 @@
  */
 import { SocketAddr } from "../io/addr.ts";
 import type { IoError } from "../io/events.ts";
-import { decodeUdpPacket, encodeUdpPacket } from "../io/packet.ts";
+import { decodeUdpPacket, encodeUdpPacket } from "../io/udp.ts";
 import { simError } from "./errors.ts";
 import { hash32 } from "./random.ts";
 import { SimTun, type SimTunOptions, type TunQueue } from "./tun.ts";

@@ -3,7 +3,7 @@
  * virtual clock that moves only when told to (`advanceTo`, or a `SimBackend` poll).
  */
 import type { SocketAddr } from "../io/addr.ts";
-import { ipHeaderBytes, UDP_HEADER } from "../io/packet.ts";
+import { UDP_HEADER_LENGTH, udpIpHeaderLength } from "../wire/index.ts";
 import { type DropReason, describeFlow, type Fabric, type HostOptions, SimHost } from "./host.ts";
 import { SimRandom } from "./random.ts";
 
@@ -215,9 +215,9 @@ export class SimNetwork {
     this.#stats.sent++;
     // each fragment is lost on its own; one lost fragment loses the datagram
     const room =
-      Math.floor((link.mtu - ipHeaderBytes(to.family) - (to.family === 6 ? 8 : 0)) / 8) * 8;
-    const size = UDP_HEADER + data.length;
-    const fragments = size + ipHeaderBytes(to.family) <= link.mtu ? 1 : Math.ceil(size / room);
+      Math.floor((link.mtu - udpIpHeaderLength(to.family) - (to.family === 6 ? 8 : 0)) / 8) * 8;
+    const size = UDP_HEADER_LENGTH + data.length;
+    const fragments = size + udpIpHeaderLength(to.family) <= link.mtu ? 1 : Math.ceil(size / room);
     let lost = false;
     for (let i = 0; i < fragments; i++) lost = r.chance(link.loss) || lost;
     if (lost) {

@@ -5,6 +5,7 @@ import { Malformed, PacketView, uint } from "./view.ts";
 export const IpProtocol = {
   Icmp: 1,
   Icmpv6: 58,
+  Udp: 17,
 } as const;
 
 /**
@@ -38,6 +39,31 @@ export abstract class IpPacket extends PacketView {
 
   /** The length of the whole packet, header included, that the header declares. */
   abstract get totalLength(): number;
+
+  /**
+   * The `onesSum` of the pseudo-header (RFC 768, RFC 8200 section 8.1) that a UDP (or TCP)
+   * checksum covers: the two addresses of this header, `protocol` and `length` (the upper-layer
+   * packet's). Reads the addresses only: safe after `checkHeader()`.
+   */
+  pseudoHeaderSum(protocol: number, length: number): number {
+    const [from, to] = this.addressRange;
+    return this.sum(from, to, undefined, protocol + length);
+  }
+
+  /** The source address, whatever the version: a live view of its 4 or 16 bytes. */
+  get sourceBytes(): Uint8Array {
+    const [from, to] = this.addressRange;
+    return this.window(from, (to - from) / 2);
+  }
+
+  /** The destination address, whatever the version: a live view of its 4 or 16 bytes. */
+  get destinationBytes(): Uint8Array {
+    const [from, to] = this.addressRange;
+    return this.window((from + to) / 2, (to - from) / 2);
+  }
+
+  /** Bytes [from, to) of the header that hold the source and then the destination address. */
+  protected abstract get addressRange(): readonly [number, number];
 
   /**
    * Like `check()`, but the payload may be cut short (a packet read into too small a buffer):

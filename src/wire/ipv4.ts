@@ -20,6 +20,8 @@ const MAX_HEADER_LENGTH = 60;
 const DONT_FRAGMENT = 0x4000;
 const MORE_FRAGMENTS = 0x2000;
 const OFFSET_MASK = 0x1fff;
+/** Where the source and destination addresses are in the header. */
+const ADDRESS_RANGE = [12, 20] as const;
 
 /**
  * A view of an IPv4 packet: the header (options included) and the payload up to the total
@@ -205,6 +207,10 @@ export class Ipv4Packet extends IpPacket {
 
   protected get format(): "IPv4" {
     return "IPv4";
+  }
+
+  protected get addressRange(): readonly [number, number] {
+    return ADDRESS_RANGE;
   }
 
   #setFlag(flag: number, on: boolean): void {

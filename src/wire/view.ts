@@ -18,7 +18,7 @@ import { type Checksummer, onesSum } from "./checksum.ts";
 export type Fault = "truncated" | "bad-version" | "bad-length" | "bad-checksum" | "unsupported";
 
 /** The formats of this layer, as named in messages. */
-export type Format = "Ethernet" | "ARP" | "IPv4" | "IPv6" | "ICMPv4";
+export type Format = "Ethernet" | "ARP" | "IPv4" | "IPv6" | "ICMPv4" | "UDP";
 
 /**
  * Why bytes were refused, as a value (`check()` and `parse()` return it, never throw it). `F`
@@ -157,13 +157,16 @@ export abstract class PacketView {
     return new kind(this.array, this.start + at, length);
   }
 
-  /** The `onesSum` of bytes [from, to) of the view, through `summer` when given. */
-  protected sum(from: number, to: number, summer: Checksummer | undefined): number {
+  /**
+   * The `onesSum` of bytes [from, to) of the view added to `sum` (a partial sum, 0 by default),
+   * through `summer` when given.
+   */
+  protected sum(from: number, to: number, summer: Checksummer | undefined, sum = 0): number {
     const a = this.array;
     const start = this.start;
     return summer === undefined
-      ? onesSum(a, start + from, start + to)
-      : summer.onesSum(a, start + from, start + to);
+      ? onesSum(a, start + from, start + to, sum)
+      : summer.onesSum(a, start + from, start + to, sum);
   }
 
   /**

@@ -143,6 +143,54 @@ export function refIpv6(
   return p;
 }
 
+/**
+ * A UDP datagram (RFC 768) from `source` to `destination` (4-byte or 16-byte addresses) in an
+ * IPv4 packet (identification 0, DF, TTL 64) or an IPv6 packet (hop limit 64), every checksum
+ * correct: the UDP one over the pseudo-header of RFC 768 or RFC 8200 section 8.1, a computed 0
+ * sent as 0xffff.
+ */
+export function refUdpPacket(
+  source: Uint8Array,
+  sourcePort: number,
+  destination: Uint8Array,
+  destinationPort: number,
+  payload: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  const udp = new Uint8Array(8 + payload.length);
+  const u = dv(udp);
+  u.setUint16(0, sourcePort);
+  u.setUint16(2, destinationPort);
+  u.setUint16(4, udp.length);
+  udp.set(payload, 8);
+  const v4 = source.length === 4;
+  const pseudo = new Uint8Array((v4 ? 12 : 40) + udp.length);
+  const p = dv(pseudo);
+  pseudo.set(source, 0);
+  pseudo.set(destination, source.length);
+  if (v4) {
+    pseudo[9] = 17;
+    p.setUint16(10, udp.length);
+  } else {
+    p.setUint32(32, udp.length);
+    pseudo[39] = 17;
+  }
+  pseudo.set(udp, v4 ? 12 : 40);
+  u.setUint16(6, refChecksum(pseudo) || 0xffff);
+  if (!v4) return refIpv6(0, 0, 17, 64, [source, destination], udp);
+  return refIpv4({
+    source: dv(source).getUint32(0),
+    destination: dv(destination).getUint32(0),
+    protocol: 17,
+    ttl: 64,
+    ident: 0,
+    flags: 2,
+    fragmentWords: 0,
+    tos: 0,
+    options: new Uint8Array(0),
+    payload: udp,
+  });
+}
+
 /** What is wrong with `p` as an IPv4 packet, checked in RFC 791's terms. */
 export function refIpv4Fault(p: Uint8Array): RefFault {
   if (p.length === 0) return "truncated";

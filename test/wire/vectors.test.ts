@@ -1,13 +1,15 @@
 /**
  * Known packets, captured from Linux 6.18 in a private network namespace: what `ping` sent into
- * a TUN device (IPv4 and IPv6) and the ARP request the kernel sent into a TAP device. Every
- * field as the kernel wrote it, checksums as computed by the kernel and by `ping`.
+ * a TUN device (IPv4 and IPv6), the ARP request the kernel sent into a TAP device, and a UDP
+ * datagram a Bun socket sent into a TUN device (IPv4 and IPv6; `tcpdump -vvv`: "udp sum ok").
+ * Every field as the kernel wrote it, checksums as computed by the kernel and by `ping`.
  */
 import { expect, test } from "bun:test";
 import {
   ArpOperation,
   ArpPacket,
   ArpRepr,
+  buildUdpPacket,
   EthernetFrame,
   EthernetRepr,
   EtherType,
@@ -17,6 +19,8 @@ import {
   Ipv4Packet,
   Ipv4Repr,
   Ipv6Packet,
+  readUdpPacket,
+  UdpPacket,
 } from "../../src/wire/index.ts";
 
 function hex(s: string): Uint8Array<ArrayBuffer> {
@@ -34,6 +38,18 @@ const ECHO_REQUEST = hex(
 const ECHO6_REQUEST = hex(
   "6008c2fa00183a40fd000000000000000000000000000001fd000000000000000000000000000002" +
     "800040e2089d00013d66046b00000000ec560e0000000000",
+);
+
+/** "wire layer" from 10.0.0.1:40000 to 10.0.0.2:40001 (`Bun.udpSocket` on a TUN device). */
+const UDP4 = hex(
+  "45000026fafa400040112bca0a0000010a000002" + "9c409c410012e21e" + "77697265206c61796572",
+);
+
+/** The same from [fd00::1]:40000 to [fd00::2]:40001. */
+const UDP6 = hex(
+  "600c426a00121140fd000000000000000000000000000001fd000000000000000000000000000002" +
+    "9c409c410012fc1c" +
+    "77697265206c61796572",
 );
 
 /** Who has 10.0.0.2? Tell 10.0.0.1, from 02:00:0a:00:00:01, on a TAP device. */
@@ -148,4 +164,48 @@ test("an IPv4 packet cut short still says its length to checkHeader (what the ba
   expect(cut.checkHeader()).toBeUndefined();
   expect(cut.totalLength).toBe(44);
   expect(new Ipv4Packet(ECHO_REQUEST, 0, 19).checkHeader()?.fault).toBe("truncated");
+});
+
+test("a UDP datagram as the kernel sent it, over IPv4 and IPv6: every field, the checksums", () => {
+  const payload = new TextEncoder().encode("wire layer");
+  for (const [bytes, sum] of [
+    [UDP4, 0xe21e],
+    [UDP6, 0xfc1c],
+  ] as const) {
+    const v4 = bytes[0] === 0x45;
+    const ip = v4 ? Ipv4Packet.checked(bytes) : Ipv6Packet.checked(bytes);
+    const udp = ip.payloadAs(UdpPacket);
+    expect(udp.check()).toBeUndefined();
+    expect([udp.sourcePort, udp.destinationPort, udp.datagramLength, udp.checksum]).toEqual([
+      40000,
+      40001,
+      18,
+      sum,
+    ]);
+    expect(udp.payload).toEqual(payload);
+    expect(udp.verifyChecksum(ip)).toBe(true);
+    udp.fillChecksum(ip);
+    expect(udp.checksum).toBe(sum);
+
+    const read = readUdpPacket(bytes);
+    if (typeof read === "string") throw new Error(read);
+    expect([read.source.ip, read.destination.ip]).toEqual([ip.sourceBytes, ip.destinationBytes]);
+    expect([read.source.port, read.destination.port, read.payload]).toEqual([
+      40000,
+      40001,
+      payload,
+    ]);
+    // built again: the same UDP bytes; the IP header differs only where the kernel chose
+    // (identification, flow label), so the header checksum differs and the UDP one does not
+    const built = buildUdpPacket(read.source, read.destination, payload);
+    const header = v4 ? 20 : 40;
+    expect(built.subarray(header)).toEqual(bytes.subarray(header));
+    const same = bytes.slice(0, header);
+    if (v4) {
+      same.set([0, 0], 4);
+      new Ipv4Packet(same).fillChecksum();
+    } else same.set([0x60, 0, 0, 0], 0);
+    expect(built.subarray(0, header)).toEqual(same);
+  }
+  expect(Ipv4Packet.checked(UDP4).checksum).toBe(0x2bca);
 });
