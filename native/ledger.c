@@ -122,15 +122,6 @@ void sio_ledger_untrack_uring(void *u) {
   pthread_mutex_unlock(&lock);
 }
 
-// Number of fds `owner` holds now.
-EXPORT int32_t sio_ledger_fds(int32_t owner) {
-  int32_t n = 0;
-  pthread_mutex_lock(&lock);
-  for (size_t fd = 0; fd < fd_cap; fd++) n += fd_owner[fd] == owner;
-  pthread_mutex_unlock(&lock);
-  return n;
-}
-
 // 1 while a thread bound to `owner` still exists in this process, else 0. Memory the kernel may
 // still write into (receive buffers of an io_uring instance) is freed only after that: a thread's
 // exit cancels every io_uring request it made.

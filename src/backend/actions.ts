@@ -3,7 +3,40 @@
  * (the kernel's and the simulated one), so that each action means the same everywhere.
  */
 import type { SocketAddr } from "../io/addr.ts";
-import type { NetAction, NetEvent } from "../io/events.ts";
+import type { IoError, NetAction, NetEvent } from "../io/events.ts";
+import { MAX_UDP_PAYLOAD, MAX_UDP6_PAYLOAD } from "./backend.ts";
+
+/** Largest packet a TUN/TAP queue takes in one write. */
+const MAX_TUN_PACKET = 65535;
+
+/** The error for an action on UDP socket `socket` when it is not open. */
+export function socketNotOpen(socket: number): IoError {
+  return { code: "EBADF", message: `socket ${socket} is not open` };
+}
+
+/** The error for an action on device `device` when it is not bound. */
+export function deviceNotBound(device: number): IoError {
+  return { code: "EBADF", message: `device ${device} is not bound` };
+}
+
+/** Why a datagram of `length` bytes to `to` cannot be sent (larger than UDP allows), or undefined. */
+export function datagramSizeError(to: SocketAddr, length: number): IoError | undefined {
+  const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;
+  if (length <= max) return undefined;
+  return {
+    code: "EMSGSIZE",
+    message: `datagram of ${length} bytes is larger than UDP allows (${max})`,
+  };
+}
+
+/** Why a packet of `length` bytes cannot be written into a TUN/TAP queue, or undefined. */
+export function packetSizeError(length: number): IoError | undefined {
+  if (length > 0 && length <= MAX_TUN_PACKET) return undefined;
+  return {
+    code: "EMSGSIZE",
+    message: `a packet of ${length} bytes cannot be written (1 to ${MAX_TUN_PACKET})`,
+  };
+}
 
 /** The operations a backend carries out, one per kind of action (sends are one datagram each). */
 export interface ActionHandler {
@@ -43,7 +76,7 @@ export function dispatchAction(handler: ActionHandler, owner: number, action: Ne
       handler.unlisten(owner, action.socket, {
         kind: "udp-closed",
         socket: action.socket,
-        error: { code: "EBADF", message: `socket ${action.socket} is not open` },
+        error: socketNotOpen(action.socket),
       });
       return;
     case "udp-send":
@@ -62,7 +95,7 @@ export function dispatchAction(handler: ActionHandler, owner: number, action: Ne
       handler.unbind(owner, action.device, {
         kind: "tun-unbound",
         device: action.device,
-        error: { code: "EBADF", message: `device ${action.device} is not bound` },
+        error: deviceNotBound(action.device),
       });
       return;
     case "tun-send":

@@ -7,7 +7,8 @@ import type { SocketAddr } from "../io/addr.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import { encodeUdpPacket } from "../io/udp.ts";
 import { UDP_HEADER_LENGTH, udpIpHeaderLength } from "../wire/index.ts";
-import { type EventSink, MAX_UDP_PAYLOAD, MAX_UDP6_PAYLOAD } from "./backend.ts";
+import { datagramSizeError } from "./actions.ts";
+import type { EventSink } from "./backend.ts";
 import { type BackendFactory, BackendMiddleware } from "./middleware.ts";
 
 /** libpcap link types used here. */
@@ -136,8 +137,8 @@ export class PcapBackend extends BackendMiddleware {
   /** A datagram sent from `socket`, if the socket is known open and the datagram can exist. */
   #datagram(socket: number, to: SocketAddr, data: Uint8Array): void {
     const local = this.#sockets.get(socket);
-    const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;
-    if (local !== undefined && data.length <= max) this.#udp(local, to, data, data.length);
+    if (local !== undefined && datagramSizeError(to, data.length) === undefined)
+      this.#udp(local, to, data, data.length);
   }
 
   /** Writes a datagram with IP and UDP headers (none when the families differ: no such packet). */

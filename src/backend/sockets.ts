@@ -11,15 +11,15 @@ import {
   Ipv6Packet,
   ipVersion,
 } from "../wire/index.ts";
-import { type ActionHandler, dispatchAction } from "./actions.ts";
 import {
-  type BackendOptions,
-  type BackendStats,
-  type EventSink,
-  MAX_UDP_PAYLOAD,
-  MAX_UDP6_PAYLOAD,
-  zeroStats,
-} from "./backend.ts";
+  type ActionHandler,
+  datagramSizeError,
+  deviceNotBound,
+  dispatchAction,
+  packetSizeError,
+  socketNotOpen,
+} from "./actions.ts";
+import { type BackendOptions, type BackendStats, type EventSink, zeroStats } from "./backend.ts";
 
 /** One open socket or bound TUN/TAP queue of a backend. */
 export interface Sock {
@@ -56,8 +56,6 @@ type Reused<K extends "udp-packet" | "tun-packet"> = {
   -readonly [F in keyof Extract<NetEvent, { kind: K }>]: Extract<NetEvent, { kind: K }>[F];
 };
 
-/** Largest packet a TUN/TAP queue takes in one write. */
-const MAX_TUN_PACKET = 65535;
 const IFF_TAP = 2;
 
 /**
@@ -392,18 +390,12 @@ export abstract class SocketTable {
     const sock = this.#tunById.get(id);
     if (sock === undefined || sock.state !== "open") {
       this.counters.sendErrors++;
-      this.queue(owner, {
-        kind: "tun-send-error",
-        device: id,
-        error: { code: "EBADF", message: `device ${id} is not bound` },
-      });
+      this.queue(owner, { kind: "tun-send-error", device: id, error: deviceNotBound(id) });
       return;
     }
-    if (data.length === 0 || data.length > MAX_TUN_PACKET) {
-      this.sendFailed(sock, {
-        code: "EMSGSIZE",
-        message: `a packet of ${data.length} bytes cannot be written (1 to ${MAX_TUN_PACKET})`,
-      });
+    const tooLarge = packetSizeError(data.length);
+    if (tooLarge !== undefined) {
+      this.sendFailed(sock, tooLarge);
       return;
     }
     this.writePacket(sock, data);
@@ -413,19 +405,12 @@ export abstract class SocketTable {
     const sock = this.#byId.get(id);
     if (sock === undefined || sock.state !== "open") {
       this.counters.sendErrors++;
-      this.queue(owner, {
-        kind: "udp-send-error",
-        socket: id,
-        error: { code: "EBADF", message: `socket ${id} is not open` },
-      });
+      this.queue(owner, { kind: "udp-send-error", socket: id, error: socketNotOpen(id) });
       return;
     }
-    const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;
-    if (data.length > max) {
-      this.sendFailed(sock, {
-        code: "EMSGSIZE",
-        message: `datagram of ${data.length} bytes is larger than UDP allows (${max})`,
-      });
+    const tooLarge = datagramSizeError(to, data.length);
+    if (tooLarge !== undefined) {
+      this.sendFailed(sock, tooLarge);
       return;
     }
     this.sendOne(sock, to, data);

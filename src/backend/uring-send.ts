@@ -61,11 +61,6 @@ export class SendBuffers {
     this.len = new Int32Array(count);
   }
 
-  /** Number of buffers. */
-  get count(): number {
-    return this.sock.length;
-  }
-
   /**
    * Takes a buffer for `data` sent on socket `sock`: copied in, or pointed at when `data` is a
    * view of the receive memory (`heldReceiveBuffer` then says which receive buffer it holds).

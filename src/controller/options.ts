@@ -102,7 +102,7 @@ export function workerInit(
 }
 
 /** The pcap file of worker `index` for the `pcap` option `path`: its index before the extension. */
-export function pcapPath(path: string, index: number): string {
+function pcapPath(path: string, index: number): string {
   const dot = path.lastIndexOf(".");
   const slash = path.lastIndexOf("/");
   return dot > slash + 1

@@ -96,11 +96,6 @@ export class StatsWriter {
     this.live = v.live;
   }
 
-  /** Number of bus endpoints the block has room for. */
-  get endpoints(): number {
-    return this.#queuedTo.length;
-  }
-
   /** Writes the snapshot: every field of `values` and the bytes queued per endpoint. */
   write(values: StatsValues, queuedTo: (endpoint: number) => number): void {
     Atomics.add(this.#seq, 0, 1);

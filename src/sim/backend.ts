@@ -1,13 +1,18 @@
 /** `SimBackend`: the `Backend` contract over a simulated host, on the network's virtual clock. */
 
-import { type ActionHandler, dispatchAction } from "../backend/actions.ts";
+import {
+  type ActionHandler,
+  datagramSizeError,
+  deviceNotBound,
+  dispatchAction,
+  packetSizeError,
+  socketNotOpen,
+} from "../backend/actions.ts";
 import {
   type Backend,
   type BackendOptions,
   type BackendStats,
   type EventSink,
-  MAX_UDP_PAYLOAD,
-  MAX_UDP6_PAYLOAD,
   zeroStats,
 } from "../backend/backend.ts";
 import { SocketAddr } from "../io/addr.ts";
@@ -21,7 +26,6 @@ import type { TunQueue } from "./tun.ts";
 const UDP_HEADROOM = 44;
 /** What a socket's receive buffer counts per datagram besides its bytes. */
 const DATAGRAM_OVERHEAD = 256;
-const MAX_TUN_PACKET = 65535;
 /** What delivered bytes are overwritten with once the sink returns. */
 const POISON = 0xdd;
 
@@ -252,16 +256,11 @@ export class SimBackend implements Backend {
 
   #send(owner: number, id: number, to: SocketAddr, data: Uint8Array): void {
     const sock = this.#socks.get(id);
-    const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;
+    const tooLarge = datagramSizeError(to, data.length);
     if (sock?.state !== "open") {
-      const error = simError("EBADF", `socket ${id} is not open`);
-      this.#refuse(owner, { kind: "udp-send-error", socket: id, error });
-    } else if (data.length > max) {
-      const error = simError(
-        "EMSGSIZE",
-        `datagram of ${data.length} bytes is larger than UDP allows (${max})`,
-      );
-      this.#refuse(sock.owner, { kind: "udp-send-error", socket: id, error });
+      this.#refuse(owner, { kind: "udp-send-error", socket: id, error: socketNotOpen(id) });
+    } else if (tooLarge !== undefined) {
+      this.#refuse(sock.owner, { kind: "udp-send-error", socket: id, error: tooLarge });
     } else {
       const zeroCopy = data.buffer === this.#arena.buffer;
       this.#ops.push({ op: "send", sock, to: to.copy(), data: data.slice(), zeroCopy });
@@ -293,15 +292,11 @@ export class SimBackend implements Backend {
 
   #write(owner: number, id: number, data: Uint8Array): void {
     const device = this.#devices.get(id);
+    const tooLarge = packetSizeError(data.length);
     if (device?.state !== "open") {
-      const error = simError("EBADF", `device ${id} is not bound`);
-      this.#refuse(owner, { kind: "tun-send-error", device: id, error });
-    } else if (data.length === 0 || data.length > MAX_TUN_PACKET) {
-      const error = simError(
-        "EMSGSIZE",
-        `a packet of ${data.length} bytes cannot be written (1 to ${MAX_TUN_PACKET})`,
-      );
-      this.#refuse(device.owner, { kind: "tun-send-error", device: id, error });
+      this.#refuse(owner, { kind: "tun-send-error", device: id, error: deviceNotBound(id) });
+    } else if (tooLarge !== undefined) {
+      this.#refuse(device.owner, { kind: "tun-send-error", device: id, error: tooLarge });
     } else {
       const zeroCopy = data.buffer === this.#arena.buffer;
       this.#ops.push({ op: "write", device, data: data.slice(), zeroCopy });

@@ -60,11 +60,6 @@ export function bindThreadToLedger(owner: number): void {
   native().sio_ledger_bind(owner);
 }
 
-/** Number of file descriptors `owner` holds now. */
-export function ledgerFds(owner: number): number {
-  return native().sio_ledger_fds(owner);
-}
-
 /**
  * Once the thread of `owner` has ended: waits (up to `waitMs`) for its OS thread to be gone, then
  * closes every fd it still holds and frees its io_uring instances (whose teardown cancels the

@@ -40,7 +40,6 @@ const symbols = {
   sio_epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
   sio_ledger_new_owner: { args: [], returns: i32 },
   sio_ledger_bind: { args: [i32], returns: i32 },
-  sio_ledger_fds: { args: [i32], returns: i32 },
   sio_ledger_thread_alive: { args: [i32], returns: i32 },
   sio_ledger_release: { args: [i32, i32, ptr, i32], returns: none },
   sio_recvmmsg: { args: [i32, ptr, u32, u32, ptr], returns: i32 },
