@@ -19,6 +19,16 @@ export function deviceNotBound(device: number): IoError {
   return { code: "EBADF", message: `device ${device} is not bound` };
 }
 
+/** The error for opening UDP socket `socket` under an id that an open socket has. */
+export function socketIdInUse(socket: number): IoError {
+  return { code: "EEXIST", message: `socket id ${socket} is already in use` };
+}
+
+/** The error for binding device `device` under an id that a bound device has. */
+export function deviceIdInUse(device: number): IoError {
+  return { code: "EEXIST", message: `device id ${device} is already in use` };
+}
+
 /** Why a datagram of `length` bytes to `to` cannot be sent (larger than UDP allows), or undefined. */
 export function datagramSizeError(to: SocketAddr, length: number): IoError | undefined {
   const max = to.family === 4 ? MAX_UDP_PAYLOAD : MAX_UDP6_PAYLOAD;

@@ -6,7 +6,15 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import type { SocketAddr } from "../io/addr.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import { encodeUdpPacket } from "../io/udp.ts";
-import { UDP_HEADER_LENGTH, udpIpHeaderLength } from "../wire/index.ts";
+import {
+  ETHERNET_HEADER_LENGTH,
+  EthernetFrame,
+  EthernetRepr,
+  EtherType,
+  MAC_LENGTH,
+  UDP_HEADER_LENGTH,
+  udpIpHeaderLength,
+} from "../wire/index.ts";
 import { datagramSizeError } from "./actions.ts";
 import type { EventSink } from "./backend.ts";
 import { type BackendFactory, BackendMiddleware } from "./middleware.ts";
@@ -14,7 +22,13 @@ import { type BackendFactory, BackendMiddleware } from "./middleware.ts";
 /** libpcap link types used here. */
 const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_RAW = 101;
-const ETHERNET_HEADER = 14;
+/** The Ethernet header a UDP datagram gets in an Ethernet capture (no MAC addresses: zeros). */
+const IPV4_OVER_ETHERNET = new EthernetRepr({
+  destination: new Uint8Array(MAC_LENGTH),
+  source: new Uint8Array(MAC_LENGTH),
+  etherType: EtherType.Ipv4,
+});
+const IPV6_OVER_ETHERNET = new EthernetRepr({ ...IPV4_OVER_ETHERNET, etherType: EtherType.Ipv6 });
 /** The largest record kept whole (what tcpdump's default snapshot length is). */
 const SNAPLEN = 262144;
 const FLUSH_AT = 64 * 1024;
@@ -150,11 +164,11 @@ export class PcapBackend extends BackendMiddleware {
       this.#write(packet, length);
       return;
     }
-    const frame = new Uint8Array(ETHERNET_HEADER + packet.length);
-    frame[12] = from.family === 4 ? 0x08 : 0x86;
-    frame[13] = from.family === 4 ? 0x00 : 0xdd;
-    frame.set(packet, ETHERNET_HEADER);
-    this.#write(frame, ETHERNET_HEADER + length);
+    const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + packet.length);
+    const header = from.family === 4 ? IPV4_OVER_ETHERNET : IPV6_OVER_ETHERNET;
+    header.emit(new EthernetFrame(frame));
+    frame.set(packet, ETHERNET_HEADER_LENGTH);
+    this.#write(frame, ETHERNET_HEADER_LENGTH + length);
   }
 
   #write(data: Uint8Array, originalLength: number): void {

@@ -14,9 +14,11 @@ import {
 import {
   type ActionHandler,
   datagramSizeError,
+  deviceIdInUse,
   deviceNotBound,
   dispatchAction,
   packetSizeError,
+  socketIdInUse,
   socketNotOpen,
 } from "./actions.ts";
 import { type BackendOptions, type BackendStats, type EventSink, zeroStats } from "./backend.ts";
@@ -270,7 +272,7 @@ export abstract class SocketTable {
       this.queue(owner, {
         kind: "udp-listen-result",
         socket: id,
-        error: { code: "EEXIST", message: `socket id ${id} is already in use` },
+        error: socketIdInUse(id),
       });
       return;
     }
@@ -366,8 +368,7 @@ export abstract class SocketTable {
 
   /** What kind of queue `fd` is (IFF_TUN or IFF_TAP), or why device `id` cannot be bound to it. */
   #checkBind(id: number, fd: number): number | IoError {
-    if (this.#tunById.has(id))
-      return { code: "EEXIST", message: `device id ${id} is already in use` };
+    if (this.#tunById.has(id)) return deviceIdInUse(id);
     for (const other of this.#tunById.values()) {
       if (other.fd === fd) {
         return { code: "EEXIST", message: `fd ${fd} is already bound as device ${other.id}` };

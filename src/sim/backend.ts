@@ -3,9 +3,11 @@
 import {
   type ActionHandler,
   datagramSizeError,
+  deviceIdInUse,
   deviceNotBound,
   dispatchAction,
   packetSizeError,
+  socketIdInUse,
   socketNotOpen,
 } from "../backend/actions.ts";
 import {
@@ -219,8 +221,7 @@ export class SimBackend implements Backend {
 
   #listen(owner: number, id: number, bind: SocketAddr, reusePort: boolean): void {
     if (this.#socks.has(id)) {
-      const error = simError("EEXIST", `socket id ${id} is already in use`);
-      this.#event(owner, { kind: "udp-listen-result", socket: id, error });
+      this.#event(owner, { kind: "udp-listen-result", socket: id, error: socketIdInUse(id) });
       return;
     }
     const endpoint = {
@@ -271,7 +272,7 @@ export class SimBackend implements Backend {
     const queue = this.host.tunQueue(fd);
     const refuse = (error: IoError) =>
       this.#event(owner, { kind: "tun-bind-result", device: id, error });
-    if (this.#devices.has(id)) refuse(simError("EEXIST", `device id ${id} is already in use`));
+    if (this.#devices.has(id)) refuse(deviceIdInUse(id));
     else if (queue === undefined || queue.device.deleted)
       refuse(simError("EBADF", `fd ${fd} is not an open queue of a simulated TUN device`));
     else if (queue.boundBy !== undefined) refuse(simError("EEXIST", `fd ${fd} is already bound`));

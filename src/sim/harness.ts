@@ -7,8 +7,9 @@ import type { BackendFactory } from "../backend/middleware.ts";
 import type { Structured } from "../bus/codec.ts";
 import { SocketAddr } from "../io/addr.ts";
 import type { IoError, NetEvent } from "../io/events.ts";
-import type { WorkerInner, WorkerOutput } from "../worker/inner.ts";
+import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
 import { SimBackend } from "./backend.ts";
+import { SimBus } from "./bus.ts";
 import type { SimHost } from "./host.ts";
 import type { SimNetwork } from "./network.ts";
 import { hash32 } from "./random.ts";
@@ -29,6 +30,17 @@ export interface SimWorkerOptions {
   readonly wrap?: (make: BackendFactory) => BackendFactory;
 }
 
+/** Options of a `SimHarness`. */
+export interface SimHarnessOptions {
+  /** Virtual ms a bus message or subscription change takes between workers; default 0. */
+  readonly busLatencyMs?: number;
+}
+
+/** A failure the runtime would report as a controller event (`SimHarness.reports`). */
+export type SimReport =
+  | { readonly kind: "task-error"; readonly task: string; readonly error: unknown }
+  | { readonly kind: "worker-error"; readonly error: unknown };
+
 interface Worker {
   readonly index: number;
   readonly inner: WorkerInner;
@@ -36,6 +48,7 @@ interface Worker {
   readonly tickMs: number;
   nextTick: number;
   readonly external: Structured[];
+  readonly reports: SimReport[];
 }
 
 /** More rounds than this at one instant is a loop that never lets time move. */
@@ -47,11 +60,14 @@ const MAX_ROUNDS_PER_INSTANT = 100_000;
  * Contract: it drives each inner as the runtime's worker loop does: the outputs the inner has
  * at `add` are popped first; a tick every `tickMs` of virtual time; every input (the backend's
  * events, as "net" inputs) is followed by popping all outputs before the next; "net" outputs go
- * to the backend's `act`; "external" and "task-error" outputs are kept (`external()`) and
- * traced. Bus and spawn outputs are not carried (there is no bus or controller here): they throw.
- * At each instant, workers take turns in the order added (tick if due, then poll if their
- * backend has work now) until none has any; then the clock moves to the next tick, arrival or
- * delayed delivery. Nothing reads a real clock or `Math.random`, so the same network seed, the
+ * to the backend's `act`; "bus" outputs travel on a `SimBus` and arrive as "bus" inputs;
+ * "spawn" outputs and `spawn` place a task as the controller does (fewest tasks, lowest index on
+ * a tie; refused once shutdown has begun); `sendTo` delivers an "external" input; "external"
+ * outputs are kept (`external()`); "task-error" outputs and a bad bus output (which the runtime
+ * reports as a worker error and survives) are kept (`reports()`); everything is traced.
+ * At each instant, workers take turns in the order added (tick if due, bus messages due, then
+ * poll if their backend has work now) until none has any; then the clock moves to the next tick,
+ * arrival, bus message or delayed delivery. Nothing reads a real clock or `Math.random`, so the same network seed, the
  * same workers and the same calls give the same `trace`, line for line: a failing seed replays.
  */
 export class SimHarness {
@@ -63,16 +79,19 @@ export class SimHarness {
    */
   readonly trace: string[] = [];
   readonly #workers: Worker[] = [];
+  readonly #bus: SimBus;
+  #stopping = false;
 
   /** A harness on `network` (it takes over `network.onTrace`, to trace faults). */
-  constructor(network: SimNetwork) {
+  constructor(network: SimNetwork, options: SimHarnessOptions = {}) {
     this.network = network;
+    this.#bus = new SimBus(options.busLatencyMs ?? 0);
     network.onTrace = (line) => this.trace.push(`${line.replace(" ", " net ")}`);
   }
 
   /** Adds a worker; returns its index. Its first outputs are popped and acted at once. */
   add(options: SimWorkerOptions): number {
-    const index = this.#workers.length;
+    const index = this.#bus.addWorker();
     const make: BackendFactory = (sink) =>
       new SimBackend(this.network, options.host, { ...options.backend, onEvent: sink });
     const tickMs = options.tickMs ?? 100;
@@ -83,6 +102,7 @@ export class SimHarness {
       tickMs,
       nextTick: tickMs > 0 ? this.network.now + tickMs : Number.POSITIVE_INFINITY,
       external: [],
+      reports: [],
     };
     this.#workers.push(worker);
     this.#drain(worker);
@@ -99,6 +119,30 @@ export class SimHarness {
     return this.#worker(index).external;
   }
 
+  /** The task errors and worker errors of worker `index`, in order. */
+  reports(index: number): readonly SimReport[] {
+    return this.#worker(index).reports;
+  }
+
+  /** Delivers `data` to worker `index` now, as `Controller.sendTo` does. */
+  sendTo(index: number, data: Structured): void {
+    this.#deliver(this.#worker(index), { kind: "external", data });
+  }
+
+  /**
+   * Starts a task from `config` on the worker with the fewest tasks (lowest index on a tie), as
+   * `Controller.spawn` does; returns that worker's index.
+   */
+  spawn(config: Structured): number {
+    if (this.#workers.length === 0) throw new RangeError("no worker to spawn on: add one first");
+    let w = this.#workers[0] as Worker;
+    for (const x of this.#workers) if (x.inner.tasks() < w.inner.tasks()) w = x;
+    this.#trace(w, `spawn ${format(config)}`);
+    w.inner.spawn(this.network.now, config);
+    this.#drain(w);
+    return w.index;
+  }
+
   /**
    * Runs until `done()` holds (checked whenever the workers are idle at an instant) or the
    * clock reaches `untilMs`; returns whether `done()` held. Throws when one instant takes more
@@ -111,6 +155,7 @@ export class SimHarness {
       if (done()) return true;
       const next = Math.min(
         untilMs,
+        this.#bus.nextDue(),
         ...this.#workers.map((w) => Math.min(w.nextTick, deadline(w))),
       );
       if (next === Number.POSITIVE_INFINITY) return false;
@@ -127,6 +172,7 @@ export class SimHarness {
    * until every inner `isEmpty()` or the clock reaches `untilMs`; returns whether all were.
    */
   shutdown(untilMs: number): boolean {
+    this.#stopping = true;
     for (const w of this.#workers) {
       this.#trace(w, "shutdown");
       w.inner.onShutdown(this.network.now);
@@ -151,6 +197,10 @@ export class SimHarness {
     const now = this.network.now;
     for (let round = 0; round < MAX_ROUNDS_PER_INSTANT; round++) {
       let busy = false;
+      for (const { to, input } of this.#bus.due(now)) {
+        busy = true;
+        this.#deliver(this.#workers[to] as Worker, input);
+      }
       for (const w of this.#workers) {
         if (w.nextTick <= now) {
           busy = true;
@@ -178,6 +228,12 @@ export class SimHarness {
     this.#drain(w);
   }
 
+  #deliver(w: Worker, input: Exclude<WorkerInput, { kind: "net" }>): void {
+    this.#trace(w, `<- ${describe(input)}`);
+    w.inner.onEvent(this.network.now, input);
+    this.#drain(w);
+  }
+
   #drain(w: Worker): void {
     const now = this.network.now;
     for (let out = w.inner.popOutput(now); out !== undefined; out = w.inner.popOutput(now))
@@ -196,11 +252,22 @@ export class SimHarness {
         return;
       case "task-error":
         this.#trace(w, `-> task-error ${out.task}: ${String(out.error)}`);
+        w.reports.push({ kind: "task-error", task: out.task, error: out.error });
         return;
-      default:
-        throw new Error(
-          `worker ${w.index}: the harness does not carry ${out.kind} outputs (no bus or controller here)`,
-        );
+      case "bus":
+        this.#trace(w, `-> bus ${describe(out.control)}`);
+        try {
+          this.#bus.send(this.network.now, w.index, out.control);
+        } catch (error) {
+          this.#trace(w, `-> worker-error ${String(error)}`);
+          w.reports.push({ kind: "worker-error", error });
+        }
+        return;
+      case "spawn":
+        if (this.#stopping)
+          this.#trace(w, `-> spawn refused (shutting down) ${format(out.config)}`);
+        else this.spawn(out.config);
+        return;
     }
   }
 

@@ -4,9 +4,15 @@
  * injection middleware for any backend (`withFaults`). Deterministic from a seed.
  */
 export { SimBackend } from "./backend.ts";
+export { SimBus } from "./bus.ts";
 export type { SimErrno } from "./errors.ts";
 export { FaultBackend, type FaultCounts, type FaultOptions, withFaults } from "./faults.ts";
-export { SimHarness, type SimWorkerOptions } from "./harness.ts";
+export {
+  SimHarness,
+  type SimHarnessOptions,
+  type SimReport,
+  type SimWorkerOptions,
+} from "./harness.ts";
 export type { DropReason, HostOptions, SimHost } from "./host.ts";
 export { type LinkOptions, SimNetwork, type SimNetworkStats } from "./network.ts";
 export { hash32, SimRandom } from "./random.ts";

@@ -6,8 +6,14 @@
 import { describe, expect, test } from "bun:test";
 import { type ControllerEvent, openFileDescriptors, RecordTooLargeError } from "../../src/index.ts";
 import { lab, statsUntil } from "./lab.ts";
+import type { EventLog } from "./log.ts";
 
 type Died = Extract<ControllerEvent, { kind: "worker-died" }>;
+
+/** True once the watchdog has reported worker `w` stalled (busy past `stallMs`). */
+function stalled(log: EventLog, w: number): boolean {
+  return log.events.some((e) => e.kind === "worker-stalled" && e.worker === w);
+}
 
 /**
  * Sends one datagram from each of `flows` fresh sockets (each its own source port, so
@@ -64,8 +70,9 @@ describe("an oversize bus message", () => {
 
   test("controller.sendTo of an oversize message behind a busy ring throws; what was queued arrives once; shutdown settles", async () => {
     const { controller, log, send } = await lab(1, { controller: { ringBytes: 64 * 1024 } });
+    // the worker is busy for a while once it takes this; until then nothing sent in this
+    // synchronous run is released, so the ring to it fills and later sends queue
     send(0, { op: "busy", ms: 300 });
-    await Bun.sleep(50); // the worker is busy: the ring to it fills and sends queue
     const results = Array.from({ length: 40 }, (_, i) =>
       send(0, { op: "to-task", id: `n${i}`, text: "x".repeat(4000) }),
     );
@@ -244,7 +251,7 @@ describe("queues toward a slow peer", () => {
   test("a worker publishing to a hung subscriber is capped: refused sends are counted and reported, queued bytes show per destination", async () => {
     const cap = 64 * 1024;
     const { controller, log, send, spawn } = await lab(2, {
-      controller: { ringBytes: 16 * 1024, maxQueuedBytes: cap, stallMs: 0 },
+      controller: { ringBytes: 16 * 1024, maxQueuedBytes: cap, stallMs: 100 },
     });
     expect(spawn({ id: "listener", channel: 5 })).toBe(0);
     expect(spawn({ id: "other" })).toBe(1);
@@ -255,7 +262,7 @@ describe("queues toward a slow peer", () => {
       return log.messages((d) => d.heard === "hello").length > 0;
     });
     send(0, { op: "spin" });
-    await Bun.sleep(100);
+    await log.until("worker 0 hangs", () => stalled(log, 0));
     send(1, { op: "publish-many", channel: 5, count: 2000, size: 1000 });
     await log.message("published", (d) => d.published === 2000);
     const s = await statsUntil(controller, "capped sends", (x) => (x[1]?.busCapped ?? 0) > 0);
@@ -313,12 +320,13 @@ describe("error reports", () => {
 describe("stats that tell the truth", () => {
   test("datagrams the kernel dropped while the worker was busy show in its stats", async () => {
     const port = await freePort();
-    const { controller, log, send } = await lab(1, { controller: { stallMs: 0 } });
+    const { controller, log, send } = await lab(1, { controller: { stallMs: 100 } });
     send(0, { op: "listen", port });
     await log.message("listening", (d) => d.listening === 0);
     expect(controller.stats()[0]?.kernelDrops).toBe(0);
-    send(0, { op: "busy", ms: 500 });
-    await Bun.sleep(100); // the worker is busy: its socket's receive queue fills, then overflows
+    send(0, { op: "busy", ms: 1000 });
+    // once the worker is seen busy, its socket's receive queue fills, then overflows
+    await log.until("worker 0 busy", () => stalled(log, 0));
     const flood = await Bun.udpSocket({});
     for (let i = 0; i < 5000; i++) flood.send(new Uint8Array(1000), port, "127.0.0.1");
     flood.close();

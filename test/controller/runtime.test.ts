@@ -45,7 +45,13 @@ describe("controller and workers", () => {
       },
       10_000,
     );
-    await Bun.sleep(50);
+    // a last message: once both have heard it, they have heard everything published before it
+    send(0, { op: "publish", channel: 7, text: `m${n}` });
+    await log.until("the last message", () =>
+      ["l0", "l1"].every(
+        (id) => log.messages((d) => d.task === id && d.heard === `m${n}`).length === 1,
+      ),
+    );
     for (const id of ["l0", "l1"]) {
       const texts = log.messages((d) => d.task === id && "heard" in d).map((d) => d.heard);
       // in publish order, no duplicates, and once l1 hears it hears every later message
@@ -169,10 +175,11 @@ describe("controller and workers", () => {
     const { controller, log, send } = await lab(1);
     send(0, { op: "flood", count: 2000 });
     await Promise.resolve(); // the controller flushes its sends in a microtask
-    // then block the main thread: the worker keeps writing into its ring to the controller
-    Bun.sleepSync(300);
-    const filled = controller.stats()[0]?.ringOccupancy ?? 0;
-    expect(filled).toBeGreaterThan(0.2);
+    // then keep the main thread from reading: the worker keeps writing into its ring to the
+    // controller, and its stats (written from its own thread) show the ring filling
+    const deadline = Date.now() + 10_000;
+    while ((controller.stats()[0]?.ringOccupancy ?? 0) <= 0.2 && Date.now() < deadline);
+    expect(controller.stats()[0]?.ringOccupancy).toBeGreaterThan(0.2);
     await log.until("the flood", () => log.messages((d) => "flood" in d).length === 2000);
     const seq = log.messages((d) => "flood" in d).map((d) => d.flood);
     expect(seq).toEqual(Array.from({ length: 2000 }, (_, i) => i)); // none lost, in order

@@ -146,12 +146,17 @@ test("receive-buffer exhaustion shows in the controller's stats, and the worker 
     }
     expect(controller.stats()[0]?.bufferExhaustion).toBeGreaterThan(0);
     expect(echoes).toBeGreaterThan(0);
-    // the receive is re-armed: once the burst has drained (no echo for 300 ms), one datagram
-    // sent after it is echoed
-    for (let seen = -1; seen !== echoes; ) {
-      seen = echoes;
-      await Bun.sleep(300);
-    }
+    // the receive is re-armed: once the burst has drained (each datagram echoed by the worker or
+    // dropped by the kernel at its socket), one datagram sent after it is echoed
+    const echoed = (): number =>
+      Math.max(
+        0,
+        ...log.messages<EchoReport>().map((d) => (d.event === "counters" ? d.echoed : 0)),
+      );
+    await log.until(
+      "the burst drained",
+      () => echoed() + (controller.stats()[0]?.kernelDrops ?? 0) === 3000,
+    );
     s.send(new Uint8Array(1401), port, "127.0.0.1");
     await log.until("an echo after the burst", () => markers === 1);
   } finally {

@@ -112,7 +112,8 @@ class LabTask implements Task<TaskIn, WorkerOutput> {
 /** Memory kept by "hog". */
 const hoard: Uint8Array[] = [];
 
-class LabWorker implements WorkerInner {
+/** The lab worker's inner (exported so the simulated-time harness can run it too). */
+export class LabWorker implements WorkerInner {
   readonly #group = new TaskGroup<TaskIn, WorkerOutput, LabTask>();
   readonly #slots = new Map<string, number>();
   readonly #listeners = new Map<number, Set<string>>();
