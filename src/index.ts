@@ -1,5 +1,6 @@
 /** bun-sansio: a sans-IO runtime for Bun on Linux. */
 
+export * from "./app/index.ts";
 export * from "./backend/index.ts";
 export * from "./bus/index.ts";
 export * from "./controller/index.ts";

@@ -60,3 +60,34 @@ function releaseLater(w: WorkerRecord): void {
   }, LINGER_RETRY_MS);
   timer.unref();
 }
+
+/** Longest the shutdown waits for threads it terminated to exit. */
+const TERMINATE_WAIT_MS = 5000;
+
+/**
+ * Waits up to `timeoutMs` for every worker to exit; then terminates (`terminate`) those still
+ * running and waits a little longer for them (a thread stuck in a system call that ignores
+ * signals must not hold the shutdown forever). Returns the indices of those it terminated.
+ */
+export async function awaitExits(
+  workers: readonly WorkerRecord[],
+  timeoutMs: number,
+  terminate: (w: WorkerRecord) => void,
+): Promise<number[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const all = Promise.all(workers.map((s) => s.exited));
+  const outcome = await Promise.race([all, timedOut]);
+  clearTimeout(timer);
+  const terminated: number[] = [];
+  if (outcome !== "timeout") return terminated;
+  for (const w of workers) {
+    if (w.closed) continue;
+    if (w.state !== "stopped" && w.state !== "dead") terminated.push(w.index);
+    terminate(w);
+  }
+  await Promise.race([all, Bun.sleep(TERMINATE_WAIT_MS)]);
+  return terminated;
+}

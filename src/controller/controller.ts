@@ -1,7 +1,8 @@
+import type { TaskAddress } from "../app/address.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import type { Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
-import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
+import type { BusLayout } from "../bus/layout.ts";
 import type { BusMessage, SendResult } from "../bus/types.ts";
 import { AtomicsDoorbell } from "../ring/doorbell.ts";
 import {
@@ -14,8 +15,7 @@ import {
   sendControl,
   type ToWorker,
 } from "../runtime/protocol.ts";
-import { readStats } from "../runtime/stats.ts";
-import { releaseWorker } from "./cleanup.ts";
+import { awaitExits, releaseWorker } from "./cleanup.ts";
 import {
   type ControllerEvent,
   type ControllerListener,
@@ -24,11 +24,13 @@ import {
 } from "./events.ts";
 import {
   type AddWorkerOptions,
+  busLayoutFor,
   type ControllerOptions,
   checkWorkerOptions,
   workerInit,
 } from "./options.ts";
 import {
+  leastLoaded,
   newWorkerRecord,
   recordEnd,
   type ShutdownReport,
@@ -37,6 +39,7 @@ import {
   type WorkerStats,
   workerStats,
 } from "./record.ts";
+import { TaskDesk } from "./tasks.ts";
 import { uncaughtError } from "./uncaught.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -48,8 +51,8 @@ export type ControllerSendResult = SendResult | "stalled";
 
 /** Most messages the controller handles before yielding to the event loop. */
 const PUMP_BATCH = 1024;
+const SAFE = { safe: true } as const;
 /** How long a terminated worker may take to exit before shutdown stops waiting for it. */
-const TERMINATE_WAIT_MS = 5000;
 /** The io_uring fallback has been reported (once per process: every worker falls back alike). */
 let fallbackReported = false;
 
@@ -71,6 +74,15 @@ export class Controller {
   readonly #rosterBlock: SharedArrayBuffer;
   readonly #workers: WorkerRecord[] = [];
   readonly #hub = new EventHub();
+  readonly #tasks = new TaskDesk({
+    spawn: (config) => this.spawn(config),
+    send: (worker, message) =>
+      this.#send(worker, { op: "tasks", message } as unknown as Structured, false),
+    alive: (worker) => {
+      const state = this.#workers[worker]?.state;
+      return state !== undefined && state !== "dead" && state !== "stopped";
+    },
+  });
   readonly #maxQueuedBytes: number;
   readonly #watchdog: Watchdog;
   #pumping = false;
@@ -80,14 +92,8 @@ export class Controller {
 
   /** Creates a controller; no thread starts before `addWorker`. */
   constructor(options: ControllerOptions = {}) {
-    const maxWorkers = options.maxWorkers ?? navigator.hardwareConcurrency;
-    if (!Number.isInteger(maxWorkers) || maxWorkers < 1 || maxWorkers >= MAX_ENDPOINTS) {
-      throw new RangeError(`maxWorkers must be 1 to ${MAX_ENDPOINTS - 1}, got ${maxWorkers}`);
-    }
-    this.#layout = createBusLayout({
-      endpoints: maxWorkers + 1,
-      ...(options.ringBytes === undefined ? {} : { ringBytes: options.ringBytes }),
-    });
+    this.#layout = busLayoutFor(options);
+    const maxWorkers = this.maxWorkers;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
     this.#watchdog = new Watchdog(options.stallMs ?? 2000, this.#workers, {
       stalled: (w, stalledForMs) => {
@@ -196,10 +202,25 @@ export class Controller {
    * spawns not yet handled; lowest index on a tie). Returns that worker's index.
    */
   spawn(config: Structured): number {
-    const w = this.#best();
+    const w = leastLoaded(this.#workers);
     w.spawnsSent++;
     this.#control(w, { op: "spawn", config });
     return w.index;
+  }
+
+  /** Starts a task of kind `kind` (`defineTasks`) where `spawn` would; resolves with its address. */
+  spawnTask(kind: string, config: Structured = null): Promise<TaskAddress> {
+    return this.#tasks.spawn(kind, config);
+  }
+
+  /** Sends `message` to the task at `to` (see `sendTo` for the results). */
+  sendToTask(to: TaskAddress, message: Structured): ControllerSendResult {
+    return this.#tasks.send(to, message);
+  }
+
+  /** Calls the task at `to`; rejects with a `CallError` after `timeoutMs` (5000) or if it is gone. */
+  call(to: TaskAddress, message: Structured, options: { timeoutMs?: number } = {}) {
+    return this.#tasks.call(to, message, options.timeoutMs ?? 5000);
   }
 
   /**
@@ -209,12 +230,7 @@ export class Controller {
    * for it. Throws `RecordTooLargeError` for a message larger than the bus carries.
    */
   sendTo(worker: number, message: Structured): ControllerSendResult {
-    const w = this.#record(worker);
-    if (w.state === "dead" || w.state === "stopped") return "closed";
-    if (w.state === "stalled") return "stalled";
-    const result = this.#endpoint.sendExternal(endpointOf(worker), message, { safe: true });
-    this.#scheduleFlush();
-    return result;
+    return this.#send(worker, message, true);
   }
 
   /**
@@ -246,7 +262,7 @@ export class Controller {
    * did (see `sendTo`: `capped` means it was not sent).
    */
   sendToBest(message: Structured): { worker: number; result: ControllerSendResult } {
-    const w = this.#best();
+    const w = leastLoaded(this.#workers);
     return { worker: w.index, result: this.sendTo(w.index, message) };
   }
 
@@ -297,27 +313,12 @@ export class Controller {
       }
     }
     this.#endpoint.flush();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    });
-    const all = Promise.all(this.#workers.map((s) => s.exited));
-    const outcome = await Promise.race([all, timedOut]);
-    clearTimeout(timer);
-    const terminated: number[] = [];
-    if (outcome === "timeout") {
-      for (const w of this.#workers) {
-        if (w.closed) continue;
-        if (w.state !== "stopped" && w.state !== "dead") terminated.push(w.index);
-        this.#terminate(w, {
-          name: "ShutdownTimeout",
-          message: `terminated: not empty ${timeoutMs} ms after shutdown began`,
-        });
-      }
-      // a thread that never exits (stuck in a system call that ignores signals) must not hold
-      // the shutdown forever
-      await Promise.race([all, Bun.sleep(TERMINATE_WAIT_MS)]);
-    }
+    const terminated = await awaitExits(this.#workers, timeoutMs, (w) =>
+      this.#terminate(w, {
+        name: "ShutdownTimeout",
+        message: `terminated: not empty ${timeoutMs} ms after shutdown began`,
+      }),
+    );
     this.#closed = true;
     this.#watchdog.stop();
     this.#doorbell.wake();
@@ -345,20 +346,17 @@ export class Controller {
     w.thread.terminate();
   }
 
-  #best(): WorkerRecord {
-    let best: WorkerRecord | undefined;
-    let bestLoad = Number.POSITIVE_INFINITY;
-    for (const w of this.#workers) {
-      if (w.state !== "running") continue;
-      const s = readStats(w.stats);
-      const load = s.tasks + (w.spawnsSent - s.spawnsHandled);
-      if (load < bestLoad) {
-        best = w;
-        bestLoad = load;
-      }
-    }
-    if (best === undefined) throw new Error("no running worker");
-    return best;
+  /** An application message to a worker: to its inner (`external`), or a `ToWorker` "tasks". */
+  #send(worker: number, message: Structured, external: boolean): ControllerSendResult {
+    const w = this.#record(worker);
+    if (w.state === "dead" || w.state === "stopped") return "closed";
+    if (w.state === "stalled") return "stalled";
+    const dest = endpointOf(worker);
+    const result = external
+      ? this.#endpoint.sendExternal(dest, message, SAFE)
+      : this.#endpoint.send(dest, message, SAFE);
+    this.#scheduleFlush();
+    return result;
   }
 
   #control(w: WorkerRecord, message: ToWorker): void {
@@ -442,6 +440,11 @@ export class Controller {
         this.#stopRouting(w, "stopped", undefined);
         this.#hub.emit({ kind: "worker-stopped", worker: w.index });
         return;
+      case "tasks": {
+        const m = this.#tasks.receive(w.index, message.message);
+        if (m !== undefined) this.#hub.emit({ kind: "message", worker: w.index, ...m });
+        return;
+      }
     }
   };
 
@@ -469,6 +472,7 @@ export class Controller {
    */
   #stopRouting(w: WorkerRecord, state: "stopped" | "dead", error: ErrorInfo | undefined): void {
     w.state = state;
+    this.#tasks.workerGone(w.index, error === undefined ? "it stopped" : error.message);
     if (error !== undefined) {
       w.lastError = `${error.name}: ${error.message}`;
       const ready = w.ready;

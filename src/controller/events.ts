@@ -1,3 +1,4 @@
+import type { TaskAddress } from "../app/address.ts";
 import type { Structured } from "../bus/codec.ts";
 import type { ErrorInfo } from "../runtime/protocol.ts";
 import type { LedgerRelease } from "../sys/ledger.ts";
@@ -11,8 +12,16 @@ export type WorkerEnd = "exception" | "exit" | "terminated";
 
 /** Something that happened in a worker, as the controller reports it. */
 export type ControllerEvent =
-  /** An "external" output of worker `worker` (byte arrays are copies the listener may keep). */
-  | { readonly kind: "message"; readonly worker: number; readonly data: Structured }
+  /**
+   * An "external" output of worker `worker` (byte arrays are copies the listener may keep), or
+   * a grouped worker's task's "controller" output (`from`: the task's address).
+   */
+  | {
+      readonly kind: "message";
+      readonly worker: number;
+      readonly data: Structured;
+      readonly from?: TaskAddress;
+    }
   /** A task of worker `worker` threw and was removed; the worker keeps running. */
   | {
       readonly kind: "task-error";

@@ -1,7 +1,7 @@
 /** How to create a `Controller` and how to start each of its workers. */
 import type { BackendKind } from "../backend/index.ts";
 import type { Structured } from "../bus/codec.ts";
-import type { BusLayout } from "../bus/layout.ts";
+import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
 import type { WorkerInit } from "../runtime/protocol.ts";
 import type { ControllerListener } from "./events.ts";
 import type { WorkerRecord } from "./record.ts";
@@ -63,6 +63,18 @@ export interface AddWorkerOptions {
    * file is complete once the worker has stopped. For debugging: it costs a copy per packet.
    */
   pcap?: string;
+}
+
+/** The bus layout `options` ask for; throws a RangeError for a `maxWorkers` out of range. */
+export function busLayoutFor(options: ControllerOptions): BusLayout {
+  const maxWorkers = options.maxWorkers ?? navigator.hardwareConcurrency;
+  if (!Number.isInteger(maxWorkers) || maxWorkers < 1 || maxWorkers >= MAX_ENDPOINTS) {
+    throw new RangeError(`maxWorkers must be 1 to ${MAX_ENDPOINTS - 1}, got ${maxWorkers}`);
+  }
+  return createBusLayout({
+    endpoints: maxWorkers + 1,
+    ...(options.ringBytes === undefined ? {} : { ringBytes: options.ringBytes }),
+  });
 }
 
 /** Why `options` cannot start a worker, or undefined when they can. */

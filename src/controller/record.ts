@@ -68,6 +68,14 @@ export interface WorkerStats {
   readonly stalledForMs: number;
   /** Tasks that threw. */
   readonly taskErrors: number;
+  /** Events, messages and replies for tasks that had ended (stale addresses), dropped. */
+  readonly staleDrops: number;
+  /** Answers to task calls that came after the call had failed (timed out), dropped. */
+  readonly lateReplies: number;
+  /** When the worker last wrote these figures (the runtime's clock, ms). */
+  readonly updatedAt: number;
+  /** How old the figures are (ms): a multiple of `statsMs` means the worker stopped writing. */
+  readonly ageMs: number;
   /** Loop iterations since start (an idle worker adds a few per second; live). */
   readonly loops: number;
   /** The most recent error reported by or about this worker. */
@@ -155,6 +163,10 @@ export function workerStats(
     heapBytes: s.heapBytes,
     stalledForMs: w.state === "stalled" ? now - w.progressAt : 0,
     taskErrors: w.taskErrors,
+    staleDrops: s.staleDrops,
+    lateReplies: s.lateReplies,
+    updatedAt: s.updatedAt,
+    ageMs: Math.max(0, now - s.updatedAt),
     loops: s.loops,
     lastError: w.lastError,
     endedBy: w.endedBy,
@@ -254,4 +266,24 @@ export function untilReady(
       },
     };
   });
+}
+
+/**
+ * The running worker with the fewest tasks, counting spawns sent but not yet handled (lowest
+ * index on a tie); throws when no worker runs.
+ */
+export function leastLoaded(workers: readonly WorkerRecord[]): WorkerRecord {
+  let best: WorkerRecord | undefined;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (const w of workers) {
+    if (w.state !== "running") continue;
+    const s = readStats(w.stats);
+    const load = s.tasks + (w.spawnsSent - s.spawnsHandled);
+    if (load < bestLoad) {
+      best = w;
+      bestLoad = load;
+    }
+  }
+  if (best === undefined) throw new Error("no running worker");
+  return best;
 }

@@ -11,6 +11,7 @@ import type { Structured } from "../bus/codec.ts";
 import type { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusLayout } from "../bus/layout.ts";
 import { RecordTooLargeError } from "../ring/errors.ts";
+import type { FromTasks, ToTasks } from "../worker/inner.ts";
 
 /** The bus endpoint of the controller. */
 export const CONTROLLER_ENDPOINT = 0;
@@ -96,7 +97,9 @@ export type ToWorker =
   | { readonly op: "spawn"; readonly config: Structured }
   | { readonly op: "shutdown" }
   /** Worker `worker` is gone: stop sending to it. */
-  | { readonly op: "peer-down"; readonly worker: number };
+  | { readonly op: "peer-down"; readonly worker: number }
+  /** For the worker's tasks (a grouped worker). */
+  | { readonly op: "tasks"; readonly message: ToTasks };
 
 /** Control messages from a worker to the controller. */
 export type FromWorker =
@@ -108,7 +111,9 @@ export type FromWorker =
   /** The worker is about to exit because of `error`. */
   | { readonly op: "fatal"; readonly error: ErrorInfo }
   /** Graceful shutdown finished; the worker is exiting. */
-  | { readonly op: "stopped" };
+  | { readonly op: "stopped" }
+  /** From the worker's tasks (a grouped worker). */
+  | { readonly op: "tasks"; readonly message: FromTasks };
 
 /**
  * Sends a runtime control message (a "direct" bus message, never dropped) from `endpoint` to

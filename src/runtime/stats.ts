@@ -26,6 +26,8 @@ const FIELDS = [
   "busQueuedBytes",
   "heapBytes",
   "taskErrors",
+  "staleDrops",
+  "lateReplies",
   "updatedAt",
 ] as const;
 

@@ -20,6 +20,7 @@ const GROUP_EMPTY: GroupOutput<never> = Object.freeze({ kind: "empty" });
  *
  * Contract (see `Task`): after `onTick`, `onEvent` or `onShutdown`, drain `popOutput` until it
  * returns `undefined` before the next input. Outputs come task by task, lowest flagged slot first.
+ * An "output" the drain yields is one object reused for the next: read it before popping again.
  *
  * - A task that drains empty is removed; the drain yields a `finished` output carrying its
  *   `emptyEvent()`.
@@ -34,6 +35,7 @@ export class TaskGroup<In, Out, T extends Task<In, Out> = Task<In, Out>> {
   readonly #free = new LowestBitSet();
   readonly #failures: GroupOutput<Out>[] = [];
   #count = 0;
+  readonly #output = { kind: "output" as const, index: 0, value: undefined as Out };
 
   /** Number of live tasks. */
   get size(): number {
@@ -102,6 +104,16 @@ export class TaskGroup<In, Out, T extends Task<In, Out> = Task<In, Out>> {
     return this.#slots[index];
   }
 
+  /**
+   * Flags the task at `index` for draining without giving it input (a new task whose
+   * constructor queued outputs). False when no task occupies that slot.
+   */
+  wake(index: number): boolean {
+    if (this.#slots[index] === undefined) return false;
+    this.#switcher.flagTask(index);
+    return true;
+  }
+
   /** Ticks every task and flags them all for draining. */
   onTick(now: number): void {
     this.#switcher.flagAll();
@@ -148,7 +160,12 @@ export class TaskGroup<In, Out, T extends Task<In, Out> = Task<In, Out>> {
       let phase: TaskPhase = "popOutput";
       try {
         const value = task.popOutput(now);
-        if (value !== undefined) return { kind: "output", index, value };
+        if (value !== undefined) {
+          const output = this.#output;
+          output.index = index;
+          output.value = value;
+          return output;
+        }
         switcher.finished(index);
         phase = "isEmpty";
         if (!task.isEmpty()) continue;

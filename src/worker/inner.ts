@@ -7,6 +7,26 @@
 import type { Structured } from "../bus/codec.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 
+/** What the controller sends the tasks of a grouped worker (addresses as packed ids). */
+export type ToTasks =
+  /** `Controller.sendToTask`. */
+  | { readonly op: "message"; readonly to: number; readonly data: Structured }
+  /** `Controller.call`: answered by a "reply" with the same `call`. */
+  | { readonly op: "call"; readonly call: number; readonly to: number; readonly data: Structured };
+
+/** What the tasks of a grouped worker tell the controller. */
+export type FromTasks =
+  /** A task's "controller" output. */
+  | { readonly op: "message"; readonly from: number; readonly data: Structured }
+  /** The answer to a controller's call. */
+  | { readonly op: "reply"; readonly call: number; readonly ok: true; readonly data: Structured }
+  /** A controller's call failed (the task is gone, or finished without answering). */
+  | { readonly op: "reply"; readonly call: number; readonly ok: false; readonly error: string }
+  /** A spawn with a ticket (`Controller.spawnTask`) made the task at `address`. */
+  | { readonly op: "spawned"; readonly ticket: number; readonly address: number }
+  /** A spawn with a ticket failed. */
+  | { readonly op: "spawn-failed"; readonly ticket: number; readonly error: string };
+
 /** How a message from another worker reached this one. */
 export type BusVia = "direct" | "broadcast" | "channel";
 
@@ -26,7 +46,11 @@ export type WorkerInput =
       readonly data: Structured;
     }
   /** A message from the controller (`Controller.sendTo` / `sendToBest`). */
-  | { readonly kind: "external"; readonly data: Structured };
+  | { readonly kind: "external"; readonly data: Structured }
+  /** A message from the controller for this worker's tasks (grouped workers). */
+  | { readonly kind: "tasks"; readonly message: ToTasks }
+  /** Worker `worker` has stopped or died: nothing sent to it arrives any more. */
+  | { readonly kind: "peer-down"; readonly worker: number };
 
 /** A bus operation asked for by the inner. `safe` defaults to true (queued, never dropped). */
 export type BusControl =
@@ -65,7 +89,9 @@ export type WorkerOutput =
   /** Ask the controller to spawn `config` on the least-loaded worker (maybe this one). */
   | { readonly kind: "spawn"; readonly config: Structured }
   /** Report that a task failed (it should already be removed); `task` names it in the report. */
-  | { readonly kind: "task-error"; readonly task: string; readonly error: unknown };
+  | { readonly kind: "task-error"; readonly task: string; readonly error: unknown }
+  /** A message for the controller from this worker's tasks (grouped workers). */
+  | { readonly kind: "tasks"; readonly message: FromTasks };
 
 /**
  * The application side of one worker thread.
@@ -95,6 +121,15 @@ export interface WorkerInner {
   onShutdown(now: number): void;
   /** The next output, or `undefined` when there is none for now. */
   popOutput(now: number): WorkerOutput | undefined;
+  /**
+   * When the inner next needs `onDeadline` (the runtime's clock; Infinity: never). The worker
+   * sleeps until the earliest of this and its tick. Read after every drain.
+   */
+  nextDeadline?(): number;
+  /** The deadline from `nextDeadline` has come. */
+  onDeadline?(now: number): void;
+  /** Counters the worker's stats carry (stale deliveries dropped, late replies dropped). */
+  counters?(): { readonly staleDrops: number; readonly lateReplies: number };
 }
 
 /** Builds the inner of worker `index` from the config given to `Controller.addWorker`. */

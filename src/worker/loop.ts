@@ -139,6 +139,10 @@ export class WorkerLoop {
         nextTick += tickMs;
         if (nextTick <= now) nextTick = now + tickMs; // fell behind: skip, do not burst
       }
+      if (inner.nextDeadline !== undefined && now >= inner.nextDeadline()) {
+        inner.onDeadline?.(now);
+        this.#drain(now);
+      }
       if (this.#stopping && inner.isEmpty()) break;
       if (now >= nextStats) {
         this.#publish(now);
@@ -150,7 +154,12 @@ export class WorkerLoop {
       }
       endpoint.flush();
       const sleep = endpoint.prepareWait();
-      const wake = Math.min(nextTick, nextStats, nextHeapCheck);
+      const wake = Math.min(
+        nextTick,
+        nextStats,
+        nextHeapCheck,
+        inner.nextDeadline?.() ?? Number.POSITIVE_INFINITY,
+      );
       const timeout = sleep ? Math.max(0, Math.ceil(wake - clock())) : 0;
       live[LiveCell.parkedUntil] = timeout > 0 ? clock() + timeout : 0;
       this.#waiting = true;
@@ -257,6 +266,14 @@ export class WorkerLoop {
         return;
       case "peer-down":
         this.#endpoint.closePeer(endpointOf(message.worker));
+        this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
+        this.#inner.onEvent(now, { kind: "peer-down", worker: message.worker });
+        this.#drain(now);
+        return;
+      case "tasks":
+        this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
+        this.#inner.onEvent(now, { kind: "tasks", message: message.message });
+        this.#drain(now);
         return;
       default:
         this.#reportError(new TypeError(`unknown control message ${JSON.stringify(message)}`));
@@ -296,6 +313,9 @@ export class WorkerLoop {
       case "task-error":
         this.#taskErrors++;
         this.report({ op: "task-error", task: String(out.task), error: errorInfo(out.error) });
+        return;
+      case "tasks":
+        this.report({ op: "tasks", message: out.message });
         return;
       default:
         throw new TypeError(`unknown output kind ${String((out as { kind: unknown }).kind)}`);
@@ -406,6 +426,7 @@ export class WorkerLoop {
       occupancy = Math.max(occupancy, this.#endpoint.occupancy(dest));
     }
     const endpoint = this.#endpoint;
+    const counters = this.#inner.counters?.();
     this.#o.stats.write(
       {
         tasks: this.#inner.tasks(),
@@ -423,6 +444,8 @@ export class WorkerLoop {
         busQueuedBytes: e.queuedBytes,
         heapBytes: this.#o.heapBytes(),
         taskErrors: this.#taskErrors,
+        staleDrops: counters?.staleDrops ?? 0,
+        lateReplies: counters?.lateReplies ?? 0,
         updatedAt: now,
       },
       (dest) => endpoint.queuedBytes(dest),

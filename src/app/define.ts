@@ -1,0 +1,39 @@
+/** Declaring a worker module of grouped tasks. */
+import type { Structured } from "../bus/codec.ts";
+import { defineWorker, type WorkerDefinition } from "../worker/host.ts";
+import type { TaskKinds } from "./worker.ts";
+import { GroupedWorker } from "./worker.ts";
+
+/** A task to start in every worker as it starts (`DefineTasksOptions.start`). */
+export interface StartTask {
+  readonly task: string;
+  readonly config?: Structured;
+}
+
+/** Options of `defineTasks`. */
+export interface DefineTasksOptions<Config extends Structured = Structured> {
+  /**
+   * The tasks each worker starts with, from its index and the `config` of `addWorker` (a server
+   * starts its listener task here, say). Their failures are task errors like any other.
+   */
+  readonly start?: (index: number, config: Config) => readonly StartTask[];
+}
+
+/**
+ * Declares a worker module that runs tasks of the kinds given, by name: `export default
+ * defineTasks({ session: (config, ctx) => new Session(config, ctx) })`. The controller starts
+ * tasks with `spawnTask(kind, config)`, and tasks start tasks with a "spawn" output. The kinds'
+ * order is the first level of the two-level pop order (docs/design.md).
+ */
+export function defineTasks<Config extends Structured = Structured>(
+  kinds: TaskKinds,
+  options: DefineTasksOptions<Config> = {},
+): WorkerDefinition<Config> {
+  return defineWorker<Config>((index, config) => {
+    const worker = new GroupedWorker(index, kinds);
+    for (const t of options.start?.(index, config) ?? []) {
+      worker.spawn(0, { task: t.task, config: t.config ?? null });
+    }
+    return worker;
+  });
+}

@@ -1,0 +1,17 @@
+/**
+ * Grouped tasks: the worker that runs an application's tasks by kind, routes by task address,
+ * gives each task its own sockets, timer, channels and calls (`defineTasks`, `GroupedWorker`).
+ */
+export { ADDRESS_LIMITS, TaskAddress } from "./address.ts";
+export { type DefineTasksOptions, defineTasks, type StartTask } from "./define.ts";
+export { Outbox } from "./outbox.ts";
+export type {
+  AppTask,
+  Encodable,
+  Sender,
+  TaskContext,
+  TaskFactory,
+  TaskInput,
+  TaskOutput,
+} from "./task.ts";
+export { type GroupedSpawn, GroupedWorker, type TaskKinds } from "./worker.ts";

@@ -1,0 +1,299 @@
+/**
+ * Task-local socket and device ids: each task numbers its own, the worker's backend sees
+ * worker-wide ids. Actions are translated on the way out, events on the way back.
+ */
+import { deviceIdInUse, deviceNotBound, socketIdInUse, socketNotOpen } from "../backend/actions.ts";
+import type { SocketAddr } from "../io/addr.ts";
+import type { NetAction, NetEvent } from "../io/events.ts";
+import type { TaskRecord } from "./record.ts";
+
+interface Route {
+  readonly record: TaskRecord;
+  readonly local: number;
+  /** Closed by the runtime behind the task (a failed open, an ended task): events are swallowed. */
+  detached: boolean;
+  /** Its close was asked for: no second one goes to the backend. */
+  closing: boolean;
+}
+
+/** One kind of id (sockets, or devices): worker-wide ids handed out lowest-free first. */
+class IdTable {
+  readonly routes: (Route | undefined)[] = [];
+  readonly #free: number[] = [];
+  inUse = 0;
+
+  open(record: TaskRecord, local: number): number {
+    const id = this.#free.pop() ?? this.routes.length;
+    if (id === this.routes.length) this.routes.push(undefined);
+    this.routes[id] = { record, local, detached: false, closing: false };
+    this.inUse++;
+    return id;
+  }
+
+  /** The id is closed for good (its closing event came): it may be handed out again. */
+  free(id: number): void {
+    if (this.routes[id] === undefined) return;
+    this.routes[id] = undefined;
+    this.#free.push(id);
+    this.inUse--;
+  }
+}
+
+/**
+ * Contract: a worker-wide id is handed out at `udp-listen` / `tun-bind` and freed only when its
+ * closing event (`udp-closed`, `tun-unbound`) comes back, so a late event never reaches another
+ * task through a reused id. A failed listen or bind is answered to the task at once and closed
+ * behind its back. Events for a task that has ended are dropped (counted in `staleDrops`, except
+ * the closing events the runtime itself asked for).
+ */
+export class NetRoutes {
+  /** Events dropped because their task had ended. */
+  staleDrops = 0;
+  /** Actions the runtime itself must carry out (closing what a failed open left). */
+  readonly followUps: { readonly owner: number; readonly action: NetAction }[] = [];
+  readonly #sockets = new IdTable();
+  readonly #devices = new IdTable();
+  // reused objects of the per-packet path
+  readonly #send = {
+    kind: "udp-send" as const,
+    socket: 0,
+    to: null as unknown as SocketAddr,
+    data: new Uint8Array(0) as Uint8Array,
+  };
+  readonly #packet = {
+    kind: "udp-packet" as const,
+    socket: 0,
+    from: null as unknown as SocketAddr,
+    data: new Uint8Array(0) as Uint8Array,
+    size: 0,
+    truncated: false,
+  };
+  readonly #tunSend = {
+    kind: "tun-send" as const,
+    device: 0,
+    data: new Uint8Array(0) as Uint8Array,
+  };
+  readonly #tunPacket = {
+    kind: "tun-packet" as const,
+    device: 0,
+    data: new Uint8Array(0) as Uint8Array,
+    size: 0,
+    truncated: false,
+  };
+  readonly #inbound = { record: null as unknown as TaskRecord, event: null as unknown as NetEvent };
+
+  /** True when no id is open or closing. */
+  isEmpty(): boolean {
+    return this.#sockets.inUse === 0 && this.#devices.inUse === 0;
+  }
+
+  /**
+   * `action` of task `r` with worker-wide ids (a reused object for sends: carry it out before
+   * the next call), or undefined when it is refused: then `refuse` is given the event the task
+   * gets instead (an unknown id, an id already in use).
+   */
+  outbound(
+    r: TaskRecord,
+    action: NetAction,
+    refuse: (event: NetEvent) => void,
+  ): NetAction | undefined {
+    switch (action.kind) {
+      case "udp-send": {
+        const id = r.sockets.get(action.socket);
+        if (id === undefined) return this.#noSocket(action.socket, refuse);
+        const send = this.#send;
+        send.socket = id;
+        send.to = action.to;
+        send.data = action.data;
+        return send;
+      }
+      case "tun-send": {
+        const id = r.devices.get(action.device);
+        if (id === undefined) return this.#noDevice(action.device, refuse);
+        const send = this.#tunSend;
+        send.device = id;
+        send.data = action.data;
+        return send;
+      }
+      case "udp-send-many": {
+        const id = r.sockets.get(action.socket);
+        if (id === undefined) return this.#noSocket(action.socket, refuse);
+        return { ...action, socket: id };
+      }
+      case "udp-send-batch": {
+        const packets = [];
+        for (const p of action.packets) {
+          const id = r.sockets.get(p.socket);
+          if (id === undefined) this.#noSocket(p.socket, refuse);
+          else packets.push({ socket: id, to: p.to, data: p.data });
+        }
+        return packets.length === 0 ? undefined : { kind: "udp-send-batch", packets };
+      }
+      case "udp-listen": {
+        if (r.sockets.has(action.socket)) {
+          refuse({
+            kind: "udp-listen-result",
+            socket: action.socket,
+            error: socketIdInUse(action.socket),
+          });
+          return undefined;
+        }
+        const id = this.#sockets.open(r, action.socket);
+        r.sockets.set(action.socket, id);
+        return { ...action, socket: id };
+      }
+      case "udp-unlisten": {
+        const id = r.sockets.get(action.socket);
+        if (id === undefined || this.#startClose(this.#sockets, id)) {
+          refuse({
+            kind: "udp-closed",
+            socket: action.socket,
+            error: socketNotOpen(action.socket),
+          });
+          return undefined;
+        }
+        return { kind: "udp-unlisten", socket: id };
+      }
+      case "tun-bind": {
+        if (r.devices.has(action.device)) {
+          refuse({
+            kind: "tun-bind-result",
+            device: action.device,
+            error: deviceIdInUse(action.device),
+          });
+          return undefined;
+        }
+        const id = this.#devices.open(r, action.device);
+        r.devices.set(action.device, id);
+        return { kind: "tun-bind", device: id, fd: action.fd };
+      }
+      case "tun-unbind": {
+        const id = r.devices.get(action.device);
+        if (id === undefined || this.#startClose(this.#devices, id)) {
+          refuse({
+            kind: "tun-unbound",
+            device: action.device,
+            error: deviceNotBound(action.device),
+          });
+          return undefined;
+        }
+        return { kind: "tun-unbind", device: id };
+      }
+    }
+  }
+
+  /**
+   * Where a backend event goes: its task and the event with the task's own ids (a reused object:
+   * deliver it before the next call), or undefined when it goes nowhere (its task has ended).
+   */
+  inbound(event: NetEvent): { readonly record: TaskRecord; readonly event: NetEvent } | undefined {
+    const socketEvent = "socket" in event;
+    const table = socketEvent ? this.#sockets : this.#devices;
+    const id = socketEvent ? event.socket : event.device;
+    const route = table.routes[id];
+    if (route === undefined) {
+      this.staleDrops++;
+      return undefined;
+    }
+    const { record, local } = route;
+    const closing = event.kind === "udp-closed" || event.kind === "tun-unbound";
+    if (closing) {
+      table.free(id);
+      const owned = socketEvent ? record.sockets : record.devices;
+      if (owned.get(local) === id) owned.delete(local);
+    }
+    if (route.detached || !record.alive) {
+      if (!closing && !record.alive) this.staleDrops++;
+      return undefined;
+    }
+    const out = this.#inbound;
+    out.record = record;
+    out.event = this.#local(event, local);
+    return out;
+  }
+
+  /** Closes everything task `r` had open (it has ended); returns the actions that do it. */
+  release(r: TaskRecord): NetAction[] {
+    const actions: NetAction[] = [];
+    for (const id of r.sockets.values()) {
+      (this.#sockets.routes[id] as Route).detached = true;
+      if (!this.#startClose(this.#sockets, id)) actions.push({ kind: "udp-unlisten", socket: id });
+    }
+    for (const id of r.devices.values()) {
+      (this.#devices.routes[id] as Route).detached = true;
+      if (!this.#startClose(this.#devices, id)) actions.push({ kind: "tun-unbind", device: id });
+    }
+    return actions;
+  }
+
+  /** `event` with the task's id `local` instead of the worker-wide `id`. */
+  #local(event: NetEvent, local: number): NetEvent {
+    switch (event.kind) {
+      case "udp-packet": {
+        const p = this.#packet;
+        p.socket = local;
+        p.from = event.from;
+        p.data = event.data;
+        p.size = event.size;
+        p.truncated = event.truncated;
+        return p;
+      }
+      case "tun-packet": {
+        const p = this.#tunPacket;
+        p.device = local;
+        p.data = event.data;
+        p.size = event.size;
+        p.truncated = event.truncated;
+        return p;
+      }
+      case "udp-listen-result":
+        if (event.error !== undefined) this.#failedOpen(event.socket, true, local);
+        return { ...event, socket: local };
+      case "tun-bind-result":
+        if (event.error !== undefined) this.#failedOpen(event.device, false, local);
+        return { ...event, device: local };
+      case "udp-send-error":
+      case "udp-closed":
+        return { ...event, socket: local };
+      case "tun-send-error":
+      case "tun-unbound":
+        return { ...event, device: local };
+    }
+  }
+
+  /**
+   * An open failed: the task may reuse its id at once; the worker-wide id is closed (a no-op for
+   * the backend, whose closing event then frees it), so no late event can reach another task.
+   */
+  #failedOpen(id: number, socket: boolean, local: number): void {
+    const table = socket ? this.#sockets : this.#devices;
+    const route = table.routes[id] as Route;
+    route.detached = true;
+    route.closing = true;
+    const owned = socket ? route.record.sockets : route.record.devices;
+    if (owned.get(local) === id) owned.delete(local);
+    const owner = route.record.address.id;
+    this.followUps.push({
+      owner,
+      action: socket ? { kind: "udp-unlisten", socket: id } : { kind: "tun-unbind", device: id },
+    });
+  }
+
+  /** Marks `id` closing; true when it already was (its close is under way). */
+  #startClose(table: IdTable, id: number): boolean {
+    const route = table.routes[id] as Route;
+    if (route.closing) return true;
+    route.closing = true;
+    return false;
+  }
+
+  #noSocket(local: number, refuse: (event: NetEvent) => void): undefined {
+    refuse({ kind: "udp-send-error", socket: local, error: socketNotOpen(local) });
+    return undefined;
+  }
+
+  #noDevice(local: number, refuse: (event: NetEvent) => void): undefined {
+    refuse({ kind: "tun-send-error", device: local, error: deviceNotBound(local) });
+    return undefined;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * What an application writes for the grouped-task worker: tasks of named kinds, each a sans-IO
+ * state machine (docs/design.md, "the sans-IO contract") with its own address, sockets, timer,
+ * channels and calls. The runtime routes everything by address; a task never sees another's.
+ */
+import type { Structured } from "../bus/codec.ts";
+import type { NetAction, NetEvent } from "../io/events.ts";
+import type { TaskAddress } from "./address.ts";
+
+/**
+ * The message types a task may send: `T` itself when the bus codec can carry it (JSON-like data,
+ * `undefined` and `Uint8Array`; no functions, class instances or bigints). Used as a bound,
+ * `M extends Encodable<M>`, it accepts plain interfaces without index signatures and rejects a
+ * type with a field the codec cannot carry at compile time. What TypeScript cannot see (an
+ * `unknown` cast, a NaN) the codec refuses at run time with a TypeError naming the path.
+ */
+export type Encodable<T> = T extends undefined | null | boolean | number | string | Uint8Array
+  ? T
+  : T extends (...args: never[]) => unknown
+    ? never
+    : T extends readonly (infer U)[]
+      ? readonly Encodable<U>[]
+      : T extends object
+        ? { readonly [K in keyof T]: Encodable<T[K]> }
+        : never;
+
+/** Who sent a message or call: a task, or the controller (`null`). */
+export type Sender = TaskAddress | null;
+
+/**
+ * One input for a task. Valid until the task's outputs for it have been popped: the runtime
+ * reuses input objects and receive buffers, so copy what you keep (`data.slice()`,
+ * `from.copy()` of a `SocketAddr`). Addresses (`TaskAddress`) are values and may be kept.
+ */
+export type TaskInput<M = Structured> =
+  /** An event for one of this task's sockets or devices, with the task's own ids. */
+  | { readonly kind: "net"; readonly event: NetEvent }
+  /** A message sent to this task's address (`from` null: by the controller, `sendToTask`). */
+  | { readonly kind: "message"; readonly from: Sender; readonly data: M }
+  /** A message published on a channel this task subscribes to. */
+  | {
+      readonly kind: "channel";
+      readonly channel: number;
+      readonly from: TaskAddress;
+      readonly data: M;
+    }
+  /** A call to answer with a "reply" output carrying the same `call` (once). */
+  | { readonly kind: "call"; readonly call: number; readonly from: Sender; readonly data: M }
+  /** The answer to a "call" output of this task, matched by its `tag`. */
+  | { readonly kind: "reply"; readonly tag: number; readonly ok: true; readonly data: M }
+  /** A call of this task failed: timed out, or its target is gone (`error` says which). */
+  | { readonly kind: "reply"; readonly tag: number; readonly ok: false; readonly error: string }
+  /** The deadline this task set with a "timer" output has come (it is cleared). */
+  | { readonly kind: "timer"; readonly at: number };
+
+/** One output of a task. The runtime carries each out before popping the next. */
+export type TaskOutput<M = Structured> =
+  /** An I/O action on the task's own sockets and devices (ids are the task's: any number). */
+  | { readonly kind: "net"; readonly action: NetAction }
+  /** A message to another task, on this worker or another. */
+  | { readonly kind: "send"; readonly to: TaskAddress; readonly data: M }
+  /** A message to the controller (a "message" event carrying this task's address). */
+  | { readonly kind: "controller"; readonly data: M }
+  /** Receive what is published on `channel` from now on (`channel` an integer ≥ 0). */
+  | { readonly kind: "subscribe"; readonly channel: number }
+  /** Stop receiving `channel`. */
+  | { readonly kind: "unsubscribe"; readonly channel: number }
+  /** Send `data` to every task subscribed to `channel`, on every worker (this task included). */
+  | { readonly kind: "publish"; readonly channel: number; readonly data: M }
+  /** Start a task of kind `task` from `config`, on the least-loaded worker. */
+  | { readonly kind: "spawn"; readonly task: string; readonly config: Structured }
+  /**
+   * Call task `to`: its answer (or the failure: a timeout after `timeoutMs`, the task or its
+   * worker gone) comes back as one "reply" input with this `tag`.
+   */
+  | {
+      readonly kind: "call";
+      readonly to: TaskAddress;
+      readonly data: M;
+      readonly tag: number;
+      readonly timeoutMs: number;
+    }
+  /** Answer call `call` (a "call" input) with `data`. */
+  | { readonly kind: "reply"; readonly call: number; readonly data: M }
+  /** Answer call `call` with a failure. */
+  | { readonly kind: "reply-error"; readonly call: number; readonly error: string }
+  /** Wake this task with a "timer" input at `at` (the runtime's clock; Infinity: no timer). */
+  | { readonly kind: "timer"; readonly at: number };
+
+/**
+ * A task of the grouped worker.
+ *
+ * Contract: the sans-IO contract of docs/design.md. After `onEvent`, `onTick` and `onShutdown`
+ * the runtime pops every output before giving this task anything else. The task is removed once
+ * a drain finds `isEmpty()` true; then, and when it throws, the runtime closes its sockets,
+ * unbinds its devices, leaves its channels, cancels its timer and fails its calls. A throw is
+ * reported as a task error naming its kind and address; the other tasks keep running.
+ */
+export interface AppTask<M = Structured> {
+  /** One input. */
+  onEvent(now: number, input: TaskInput<M>): void;
+  /** The next output, or `undefined` when there is none for now. */
+  popOutput(now: number): TaskOutput<M> | undefined;
+  /** True once the task has finished and may be removed. */
+  isEmpty(): boolean;
+  /** Wind down (graceful shutdown): become empty soon. */
+  onShutdown(now: number): void;
+  /** Periodic tick (every `tickMs` of the worker), if the task wants one. */
+  onTick?(now: number): void;
+}
+
+/** What a task is told when it is made. */
+export interface TaskContext {
+  /** Its own address (give it to others so they can message or call it). */
+  readonly address: TaskAddress;
+  /** The index of the worker it runs on. */
+  readonly worker: number;
+  /** Its kind, as declared. */
+  readonly kind: string;
+  /** The runtime's clock at its creation. */
+  readonly now: number;
+}
+
+/** Makes a task of one kind from its spawn config (`C`: what `spawnTask` is given for it). */
+export type TaskFactory<C = never, M = Structured> = (
+  config: C,
+  context: TaskContext,
+) => AppTask<M>;

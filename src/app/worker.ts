@@ -1,0 +1,568 @@
+/**
+ * The grouped-task worker: a `WorkerInner` that runs the application's tasks, one `TaskGroup`
+ * per kind behind a `TaskSwitcher` (the two-level pop order: lowest flagged kind, then lowest
+ * flagged slot), and routes everything by task address.
+ */
+import type { Structured } from "../bus/codec.ts";
+import type { NetAction, NetEvent } from "../io/events.ts";
+import { TaskGroup } from "../task/group.ts";
+import { TaskSwitcher } from "../task/switcher.ts";
+import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
+import { ADDRESS_LIMITS, groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
+import { Calls } from "./calls.ts";
+import { Deadlines } from "./deadlines.ts";
+import { NetRoutes } from "./net-routes.ts";
+import { Outbox } from "./outbox.ts";
+import { FINISHED, TaskRecord } from "./record.ts";
+import type { TaskFactory, TaskInput, TaskOutput } from "./task.ts";
+
+/** The task kinds of a grouped worker, by name (their order is the groups' order). */
+export type TaskKinds = Readonly<Record<string, TaskFactory<never, Structured>>>;
+
+/** Bus messages between grouped workers (the `data` of a "direct" or "channel" message). */
+type Envelope =
+  /** A message to task `to` from task `from`. */
+  | readonly ["m", number, number, Structured]
+  /** A call `call` of the sending worker to task `to` from task `from`. */
+  | readonly ["c", number, number, number, Structured]
+  /** The answer to call `call` of the receiving worker. */
+  | readonly ["r", number, boolean, Structured]
+  /** A publish from task `from`. */
+  | readonly ["p", number, Structured];
+
+interface Group {
+  readonly kind: string;
+  readonly factory: TaskFactory<never, Structured>;
+  readonly tasks: TaskGroup<TaskInput, TaskOutput, TaskRecord>;
+  /** The generation of each slot's current (or last) task. */
+  readonly generations: number[];
+  /** Each slot's task record, kept until the runtime has handled its end. */
+  readonly records: (TaskRecord | undefined)[];
+}
+
+/** A spawn config of a grouped worker: the kind, its config and the controller's ticket. */
+export interface GroupedSpawn {
+  readonly task: string;
+  readonly config?: Structured;
+  readonly ticket?: number;
+}
+
+/**
+ * Runs tasks of the given kinds. Contract: the `WorkerInner` contract, plus:
+ * - each task's net actions are owned by it and their events come back to it, with its own
+ *   socket and device ids (two tasks may both use socket 0); a task that ends has its sockets
+ *   closed and devices unbound, leaves its channels, loses its timer, and its unanswered calls
+ *   are answered with an error;
+ * - an event, message or reply for a task that has ended (a stale address: the slot's
+ *   generation moved on) is dropped and counted (`counters().staleDrops`), never delivered to
+ *   the slot's new task; a reply after its call timed out is dropped and counted (`lateReplies`);
+ * - channel deliveries fan out to the local subscribers; the worker's bus endpoint subscribes
+ *   with the first local subscriber and unsubscribes with the last;
+ * - deadlines: each task has one timer ("timer" output); the worker's `nextDeadline()` is the
+ *   earliest of all timers and call time-outs, kept in a heap.
+ */
+export class GroupedWorker implements WorkerInner {
+  readonly #index: number;
+  readonly #groups: Group[] = [];
+  readonly #byKind = new Map<string, number>();
+  readonly #switcher = new TaskSwitcher();
+  readonly #out = new Outbox<WorkerOutput>();
+  /** Inputs for local tasks waiting for the current drain to end (never nested in a drain). */
+  readonly #local = new Outbox<{ readonly to: TaskRecord; readonly input: TaskInput }>();
+  readonly #deadlines = new Deadlines();
+  readonly #net: NetRoutes;
+  readonly #calls: Calls;
+  /** Local subscribers of each channel. */
+  readonly #channels = new Map<number, Set<TaskRecord>>();
+  readonly #downPeers = new Set<number>();
+  #stopping = false;
+  #count = 0;
+  #stale = 0;
+  #now = 0;
+  // reused objects of the hot path (valid until the next output is popped / the drain ends)
+  readonly #netOut: { kind: "net"; owner: number; action: NetAction } = {
+    kind: "net",
+    owner: 0,
+    action: { kind: "udp-unlisten", socket: 0 },
+  };
+  readonly #netIn: { kind: "net"; event: NetEvent } = {
+    kind: "net",
+    event: { kind: "udp-closed", socket: 0 },
+  };
+
+  /** A worker of index `index` running tasks of `kinds` (at most 256 kinds). */
+  constructor(index: number, kinds: TaskKinds) {
+    this.#index = index;
+    for (const [kind, factory] of Object.entries(kinds)) {
+      if (this.#groups.length === ADDRESS_LIMITS.groups) {
+        throw new RangeError(`at most ${ADDRESS_LIMITS.groups} task kinds`);
+      }
+      this.#byKind.set(kind, this.#groups.length);
+      this.#groups.push({ kind, factory, tasks: new TaskGroup(), generations: [], records: [] });
+    }
+    if (this.#groups.length === 0) throw new RangeError("a grouped worker needs a task kind");
+    this.#switcher.setTasks(this.#groups.length);
+    this.#net = new NetRoutes();
+    this.#calls = new Calls(this.#deadlines);
+  }
+
+  tasks(): number {
+    return this.#count;
+  }
+
+  isEmpty(): boolean {
+    return (
+      this.#stopping &&
+      this.#count === 0 &&
+      this.#out.length === 0 &&
+      this.#local.length === 0 &&
+      this.#net.isEmpty()
+    );
+  }
+
+  counters(): { readonly staleDrops: number; readonly lateReplies: number } {
+    return { staleDrops: this.#stale + this.#net.staleDrops, lateReplies: this.#calls.late };
+  }
+
+  /** Spawns from a `GroupedSpawn` (a "spawn" output or `Controller.spawnTask`). */
+  spawn(now: number, config: Structured): void {
+    this.#now = now;
+    const spawn = config as unknown as GroupedSpawn;
+    const ticket = typeof spawn?.ticket === "number" ? spawn.ticket : undefined;
+    const g = typeof spawn?.task === "string" ? this.#byKind.get(spawn.task) : undefined;
+    if (g === undefined) {
+      const error = `no task kind ${JSON.stringify(spawn?.task)} on this worker (kinds: ${[...this.#byKind.keys()].join(", ")})`;
+      this.#spawnFailed(ticket, String(spawn?.task), error);
+      return;
+    }
+    const group = this.#groups[g] as Group;
+    if (this.#stopping) {
+      this.#spawnFailed(ticket, group.kind, "the worker is shutting down");
+      return;
+    }
+    // the slot first (the address needs it), then the task
+    const placeholder = new TaskRecord(new TaskAddress(this.#index, g, 0, 0), group.kind);
+    const slot = group.tasks.add(placeholder);
+    if (slot >= ADDRESS_LIMITS.slots) {
+      group.tasks.remove(slot);
+      this.#spawnFailed(
+        ticket,
+        group.kind,
+        `more than ${ADDRESS_LIMITS.slots} ${group.kind} tasks`,
+      );
+      return;
+    }
+    while (group.generations.length <= slot) {
+      group.generations.push(0);
+      group.records.push(undefined);
+    }
+    const generation = ((group.generations[slot] as number) + 1) % ADDRESS_LIMITS.generations;
+    group.generations[slot] = generation;
+    const record = new TaskRecord(new TaskAddress(this.#index, g, slot, generation), group.kind);
+    group.tasks.set(slot, record);
+    group.records[slot] = record;
+    try {
+      record.task = group.factory(spawn.config as never, {
+        address: record.address,
+        worker: this.#index,
+        kind: group.kind,
+        now,
+      });
+    } catch (error) {
+      group.tasks.remove(slot);
+      group.records[slot] = undefined;
+      record.alive = false;
+      this.#spawnFailed(ticket, group.kind, `the ${group.kind} factory threw: ${String(error)}`);
+      return;
+    }
+    this.#count++;
+    group.tasks.wake(slot); // what its constructor queued is popped at once
+    this.#switcher.flagTask(g);
+    if (ticket !== undefined) {
+      this.#out.push({
+        kind: "tasks",
+        message: { op: "spawned", ticket, address: record.address.id },
+      });
+    }
+  }
+
+  onTick(now: number): void {
+    this.#now = now;
+    for (let g = 0; g < this.#groups.length; g++) {
+      const tasks = (this.#groups[g] as Group).tasks;
+      if (tasks.isEmpty()) continue;
+      tasks.onTick(now);
+      this.#switcher.flagTask(g);
+    }
+  }
+
+  onShutdown(now: number): void {
+    this.#now = now;
+    this.#stopping = true;
+    for (let g = 0; g < this.#groups.length; g++) {
+      const tasks = (this.#groups[g] as Group).tasks;
+      if (tasks.isEmpty()) continue;
+      tasks.onShutdown(now);
+      this.#switcher.flagTask(g);
+    }
+  }
+
+  nextDeadline(): number {
+    return this.#deadlines.next();
+  }
+
+  onDeadline(now: number): void {
+    this.#now = now;
+    for (;;) {
+      const at = this.#deadlines.next();
+      const key = this.#deadlines.popDue(now);
+      if (key === undefined) return;
+      if (key < 0) {
+        this.#calls.expire(-key - 1, (r, input) => this.#deliver(r, input));
+        continue;
+      }
+      const record = this.#record(key);
+      if (record === undefined) continue;
+      if (record.heapAt === at) record.heapAt = Number.POSITIVE_INFINITY;
+      if (record.timerAt <= now) {
+        const due = record.timerAt;
+        record.timerAt = Number.POSITIVE_INFINITY;
+        this.#deliver(record, { kind: "timer", at: due });
+      } else if (record.timerAt < record.heapAt) {
+        record.heapAt = record.timerAt;
+        this.#deadlines.add(record.timerAt, record.address.id);
+      }
+    }
+  }
+
+  onEvent(now: number, input: WorkerInput): void {
+    this.#now = now;
+    switch (input.kind) {
+      case "net": {
+        const route = this.#net.inbound(input.event);
+        if (this.#net.followUps.length !== 0) this.#followUps();
+        if (route === undefined) return;
+        const netIn = this.#netIn;
+        netIn.event = route.event;
+        this.#deliver(route.record, netIn);
+        return;
+      }
+      case "bus":
+        this.#fromBus(input.from, input.channel, input.data as Envelope);
+        return;
+      case "tasks": {
+        const m = input.message;
+        const record = this.#record(m.to);
+        if (m.op === "message") {
+          if (record === undefined) this.#stale++;
+          else this.#deliver(record, { kind: "message", from: null, data: m.data });
+          return;
+        }
+        if (record === undefined) {
+          this.#out.push({
+            kind: "tasks",
+            message: { op: "reply", call: m.call, ok: false, error: gone(m.to) },
+          });
+          return;
+        }
+        const handle = this.#calls.owe(record, -1, m.call);
+        this.#deliver(record, { kind: "call", call: handle, from: null, data: m.data });
+        return;
+      }
+      case "peer-down":
+        this.#downPeers.add(input.worker);
+        this.#calls.peerDown(input.worker, (r, i) => this.#deliver(r, i));
+        return;
+      case "external":
+        // a grouped worker takes controller messages through sendToTask
+        this.#stale++;
+        return;
+    }
+  }
+
+  popOutput(now: number): WorkerOutput | undefined {
+    this.#now = now;
+    for (;;) {
+      const own = this.#out.shift();
+      if (own !== undefined) return own;
+      const g = this.#switcher.current();
+      if (g === undefined) {
+        const next = this.#local.shift();
+        if (next === undefined) return undefined;
+        this.#deliver(next.to, next.input);
+        continue;
+      }
+      const group = this.#groups[g] as Group;
+      const out = group.tasks.popOutput(now);
+      if (out === undefined) {
+        this.#switcher.finished(g);
+        continue;
+      }
+      if (out.kind === "empty") continue;
+      const record = group.records[out.index] as TaskRecord;
+      switch (out.kind) {
+        case "output": {
+          const done = this.#carry(now, record, out.value);
+          if (done !== undefined) return done;
+          continue;
+        }
+        case "finished":
+          this.#end(record);
+          continue;
+        case "error": {
+          this.#end(record);
+          return { kind: "task-error", task: record.name, error: out.error.cause };
+        }
+      }
+    }
+  }
+
+  /** Carries out one task output; returns the worker output it becomes, if one. */
+  #carry(now: number, r: TaskRecord, o: TaskOutput): WorkerOutput | undefined {
+    if (o === FINISHED) return undefined;
+    switch (o.kind) {
+      case "net": {
+        const action = this.#net.outbound(r, o.action, (event) =>
+          this.#queue(r, { kind: "net", event }),
+        );
+        if (action === undefined) return undefined;
+        const netOut = this.#netOut;
+        netOut.owner = r.address.id;
+        netOut.action = action;
+        return netOut;
+      }
+      case "send":
+        return this.#sendTo(o.to, ["m", o.to.id, r.address.id, o.data]);
+      case "controller":
+        return { kind: "tasks", message: { op: "message", from: r.address.id, data: o.data } };
+      case "subscribe":
+        return this.#subscribe(r, o.channel);
+      case "unsubscribe":
+        return this.#unsubscribe(r, o.channel);
+      case "publish":
+        return {
+          kind: "bus",
+          control: { op: "publish", channel: o.channel, data: ["p", r.address.id, o.data] },
+        };
+      case "spawn":
+        return { kind: "spawn", config: { task: o.task, config: o.config } };
+      case "call": {
+        const target = o.to;
+        const problem = this.#unreachable(target);
+        if (problem !== undefined) {
+          this.#queue(r, { kind: "reply", tag: o.tag, ok: false, error: problem });
+          return undefined;
+        }
+        const call = this.#calls.start(now, r, o.tag, target.worker, String(target), o.timeoutMs);
+        return this.#sendTo(target, ["c", call, target.id, r.address.id, o.data]);
+      }
+      case "reply":
+      case "reply-error": {
+        const owed = this.#calls.answer(r, o.call);
+        if (owed === undefined) {
+          throw new RangeError(
+            `${r.name} answered call ${o.call}, which it does not owe (answered twice, or never given)`,
+          );
+        }
+        const ok = o.kind === "reply";
+        const data = o.kind === "reply" ? o.data : o.error;
+        if (owed.worker < 0) {
+          return {
+            kind: "tasks",
+            message: ok
+              ? { op: "reply", call: owed.id, ok: true, data }
+              : { op: "reply", call: owed.id, ok: false, error: String(data) },
+          };
+        }
+        if (owed.worker === this.#index) {
+          this.#calls.settle(owed.id, ok, data, (rr, input) => this.#queue(rr, input));
+          return undefined;
+        }
+        return {
+          kind: "bus",
+          control: { op: "direct", worker: owed.worker, data: ["r", owed.id, ok, data] },
+        };
+      }
+      case "timer":
+        this.#setTimer(r, o.at);
+        return undefined;
+    }
+  }
+
+  /** Why `target` cannot be called now, or undefined. */
+  #unreachable(target: TaskAddress): string | undefined {
+    if (this.#downPeers.has(target.worker)) return `worker ${target.worker} is gone`;
+    if (target.worker === this.#index && this.#record(target.id) === undefined) {
+      return gone(target.id);
+    }
+    return undefined;
+  }
+
+  #sendTo(to: TaskAddress, envelope: Envelope): WorkerOutput | undefined {
+    if (to.worker === this.#index) {
+      this.#fromBus(this.#index, -1, envelope);
+      return undefined;
+    }
+    if (this.#downPeers.has(to.worker)) {
+      this.#stale++;
+      return undefined;
+    }
+    return { kind: "bus", control: { op: "direct", worker: to.worker, data: envelope } };
+  }
+
+  #fromBus(from: number, channel: number, e: Envelope): void {
+    switch (e[0]) {
+      case "m": {
+        const to = this.#record(e[1]);
+        if (to === undefined) this.#stale++;
+        else this.#queue(to, { kind: "message", from: TaskAddress.of(e[2]), data: e[3] });
+        return;
+      }
+      case "c": {
+        const to = this.#record(e[2]);
+        if (to === undefined) {
+          this.#answerRemote(from, e[1], false, gone(e[2]));
+          return;
+        }
+        const handle = this.#calls.owe(to, from, e[1]);
+        this.#queue(to, { kind: "call", call: handle, from: TaskAddress.of(e[3]), data: e[4] });
+        return;
+      }
+      case "r":
+        this.#calls.settle(e[1], e[2], e[3], (r, input) => this.#queue(r, input));
+        return;
+      case "p": {
+        const subscribers = this.#channels.get(channel);
+        if (subscribers === undefined) return;
+        const input: TaskInput = {
+          kind: "channel",
+          channel,
+          from: TaskAddress.of(e[1]),
+          data: e[2],
+        };
+        for (const r of subscribers) this.#queue(r, input);
+        return;
+      }
+    }
+  }
+
+  /** An input for a task, given once the current drain has no flagged task left. */
+  #queue(r: TaskRecord, input: TaskInput): void {
+    this.#local.push({ to: r, input });
+  }
+
+  #answerRemote(worker: number, call: number, ok: boolean, data: Structured): void {
+    if (worker === this.#index) {
+      this.#calls.settle(call, ok, data, (r, input) => this.#queue(r, input));
+      return;
+    }
+    this.#out.push({ kind: "bus", control: { op: "direct", worker, data: ["r", call, ok, data] } });
+  }
+
+  /** Gives `input` to `r` now (never while `r` is being drained) and flags it. */
+  #deliver(r: TaskRecord, input: TaskInput): void {
+    const g = r.address.group;
+    // a task that failed is out of its slot until its failure is popped: stale too
+    if (r.alive && (this.#groups[g] as Group).tasks.onEvent(this.#now, r.address.slot, input)) {
+      this.#switcher.flagTask(g);
+    } else {
+      this.#stale++;
+    }
+  }
+
+  #record(id: number): TaskRecord | undefined {
+    if (workerOf(id) !== this.#index) return undefined;
+    const r = this.#groups[groupOf(id)]?.records[slotOf(id)];
+    return r !== undefined && r.address.id === id && r.alive ? r : undefined;
+  }
+
+  /** Closes what failed opens left (the backend's closing events then free their ids). */
+  #followUps(): void {
+    for (const f of this.#net.followUps.splice(0)) {
+      this.#out.push({ kind: "net", owner: f.owner, action: f.action });
+    }
+  }
+
+  #subscribe(r: TaskRecord, channel: number): WorkerOutput | undefined {
+    if (!Number.isInteger(channel) || channel < 0) {
+      throw new RangeError(`${r.name}: channel must be an integer ≥ 0, not ${channel}`);
+    }
+    if (r.channels.has(channel)) return undefined;
+    r.channels.add(channel);
+    let set = this.#channels.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.#channels.set(channel, set);
+    }
+    set.add(r);
+    return set.size === 1 ? { kind: "bus", control: { op: "subscribe", channel } } : undefined;
+  }
+
+  #unsubscribe(r: TaskRecord, channel: number): WorkerOutput | undefined {
+    if (!r.channels.delete(channel)) return undefined;
+    const set = this.#channels.get(channel);
+    set?.delete(r);
+    if (set === undefined || set.size > 0) return undefined;
+    this.#channels.delete(channel);
+    return { kind: "bus", control: { op: "unsubscribe", channel } };
+  }
+
+  #setTimer(r: TaskRecord, at: number): void {
+    if (Number.isNaN(at)) throw new RangeError(`${r.name}: a timer at NaN`);
+    r.timerAt = at;
+    if (at < r.heapAt) {
+      r.heapAt = at;
+      this.#deadlines.add(at, r.address.id);
+    }
+  }
+
+  /** A task ended (finished or failed): undo what it leaves behind. */
+  #end(r: TaskRecord): void {
+    if (!r.alive) return;
+    r.alive = false;
+    this.#count--;
+    const group = this.#groups[r.address.group] as Group;
+    if (group.records[r.address.slot] === r) group.records[r.address.slot] = undefined;
+    for (const channel of [...r.channels]) {
+      const out = this.#unsubscribe(r, channel);
+      if (out !== undefined) this.#out.push(out);
+    }
+    r.timerAt = Number.POSITIVE_INFINITY;
+    for (const action of this.#net.release(r)) {
+      this.#out.push({ kind: "net", owner: r.address.id, action });
+    }
+    for (const owed of this.#calls.forget(r)) {
+      const error = `${r.name} ended without answering`;
+      if (owed.worker < 0) {
+        this.#out.push({
+          kind: "tasks",
+          message: { op: "reply", call: owed.id, ok: false, error },
+        });
+      } else {
+        this.#answerRemote(owed.worker, owed.id, false, error);
+      }
+    }
+  }
+
+  #spawnFailed(ticket: number | undefined, kind: string, error: string): void {
+    if (ticket !== undefined) {
+      this.#out.push({ kind: "tasks", message: { op: "spawn-failed", ticket, error } });
+    } else {
+      this.#out.push({
+        kind: "task-error",
+        task: kind,
+        error: new Error(`spawn failed: ${error}`),
+      });
+    }
+  }
+}
+
+function gone(id: number): string {
+  let name: string;
+  try {
+    name = TaskAddress.of(id).toString();
+  } catch {
+    name = String(id);
+  }
+  return `no task ${name}: it has ended`;
+}
