@@ -7,7 +7,13 @@ import type { BackendFactory } from "../backend/middleware.ts";
 import type { Structured } from "../bus/codec.ts";
 import { SocketAddr } from "../io/addr.ts";
 import type { IoError, NetEvent } from "../io/events.ts";
-import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
+import type {
+  FromTasks,
+  ToTasks,
+  WorkerInner,
+  WorkerInput,
+  WorkerOutput,
+} from "../worker/inner.ts";
 import { SimBackend } from "./backend.ts";
 import { SimBus } from "./bus.ts";
 import type { SimHost } from "./host.ts";
@@ -49,6 +55,7 @@ interface Worker {
   nextTick: number;
   readonly external: Structured[];
   readonly reports: SimReport[];
+  readonly fromTasks: FromTasks[];
 }
 
 /** More rounds than this at one instant is a loop that never lets time move. */
@@ -103,6 +110,7 @@ export class SimHarness {
       nextTick: tickMs > 0 ? this.network.now + tickMs : Number.POSITIVE_INFINITY,
       external: [],
       reports: [],
+      fromTasks: [],
     };
     this.#workers.push(worker);
     this.#drain(worker);
@@ -122,6 +130,23 @@ export class SimHarness {
   /** The task errors and worker errors of worker `index`, in order. */
   reports(index: number): readonly SimReport[] {
     return this.#worker(index).reports;
+  }
+
+  /** What worker `index`'s tasks told the controller (a grouped worker's "tasks" outputs). */
+  fromTasks(index: number): readonly FromTasks[] {
+    return this.#worker(index).fromTasks;
+  }
+
+  /** Delivers `message` to worker `index`'s tasks now, as `Controller.sendToTask`/`call` do. */
+  toTasks(index: number, message: ToTasks): void {
+    this.#deliver(this.#worker(index), { kind: "tasks", message });
+  }
+
+  /** Tells every other worker that worker `index` is gone, as the controller does. */
+  peerDown(index: number): void {
+    for (const w of this.#workers) {
+      if (w.index !== index) this.#deliver(w, { kind: "peer-down", worker: index });
+    }
   }
 
   /** Delivers `data` to worker `index` now, as `Controller.sendTo` does. */
@@ -156,7 +181,9 @@ export class SimHarness {
       const next = Math.min(
         untilMs,
         this.#bus.nextDue(),
-        ...this.#workers.map((w) => Math.min(w.nextTick, deadline(w))),
+        ...this.#workers.map((w) =>
+          Math.min(w.nextTick, deadline(w), w.inner.nextDeadline?.() ?? Number.POSITIVE_INFINITY),
+        ),
       );
       if (next === Number.POSITIVE_INFINITY) return false;
       this.network.advanceTo(next);
@@ -210,6 +237,12 @@ export class SimHarness {
           w.nextTick += w.tickMs;
           if (w.nextTick <= now) w.nextTick = now + w.tickMs;
         }
+        if ((w.inner.nextDeadline?.() ?? Number.POSITIVE_INFINITY) <= now) {
+          busy = true;
+          this.#trace(w, "deadline");
+          w.inner.onDeadline?.(now);
+          this.#drain(w);
+        }
         if (deadline(w) <= now) {
           busy = true;
           w.backend.poll(0);
@@ -262,6 +295,10 @@ export class SimHarness {
           this.#trace(w, `-> worker-error ${String(error)}`);
           w.reports.push({ kind: "worker-error", error });
         }
+        return;
+      case "tasks":
+        this.#trace(w, `-> tasks ${describe(out.message)}`);
+        w.fromTasks.push(out.message);
         return;
       case "spawn":
         if (this.#stopping)

@@ -1,0 +1,217 @@
+/**
+ * The grouped-task worker on simulated time: task-local socket ids, cleanup when a task ends,
+ * stale addresses, deadlines, channels, calls between tasks and from the controller.
+ */
+import { describe, expect, test } from "bun:test";
+import {
+  GroupedWorker,
+  SimHarness,
+  SimNetwork,
+  type Structured,
+  TaskAddress,
+} from "../../src/index.ts";
+import { PROBE_KINDS, type ProbeCommand, type ProbeReport } from "./probe.ts";
+
+/** `workers` grouped probe workers on one simulated host. */
+function probes(workers: number, options: { tickMs?: number; busLatencyMs?: number } = {}) {
+  const network = new SimNetwork(3);
+  const host = network.addHost("host");
+  const h = new SimHarness(network, { busLatencyMs: options.busLatencyMs ?? 1 });
+  const inners: GroupedWorker[] = [];
+  for (let i = 0; i < workers; i++) {
+    const inner = new GroupedWorker(i, PROBE_KINDS);
+    inners.push(inner);
+    h.add({ host, inner, tickMs: options.tickMs ?? 0 });
+  }
+  let ticket = 0;
+  /** Spawns a task (`kind` on the least-loaded worker) and returns its address. */
+  const spawn = (kind = "probe", config: Structured = null): TaskAddress => {
+    const t = ticket++;
+    const w = h.spawn({ task: kind, config, ticket: t });
+    const spawned = h.fromTasks(w).find((m) => m.op === "spawned" && m.ticket === t) as
+      | { address: number }
+      | undefined;
+    if (spawned === undefined) throw new Error(`spawn ${t} not answered`);
+    return TaskAddress.of(spawned.address);
+  };
+  const tell = (to: TaskAddress, command: ProbeCommand) => {
+    h.toTasks(to.worker, { op: "message", to: to.id, data: command as unknown as Structured });
+  };
+  /** What task `a` reported so far. */
+  const said = (a: TaskAddress): string[] =>
+    h
+      .fromTasks(a.worker)
+      .flatMap((m) =>
+        m.op === "message" && (m.data as ProbeReport)[0] === a.id
+          ? [(m.data as ProbeReport)[1]]
+          : [],
+      );
+  const settle = (ms = 10) => h.run(network.now + ms);
+  return { h, network, inners, spawn, tell, said, settle };
+}
+
+describe("the grouped worker", () => {
+  test("two tasks both use socket 0: each gets its own events; a new task's constructor outputs come out at once", () => {
+    const { spawn, tell, said, settle } = probes(1);
+    const a = spawn("probe", "first");
+    const b = spawn("probe", "second");
+    expect([a.toString(), b.toString()]).toEqual(["w0/g0/s0#1", "w0/g0/s1#1"]);
+    expect([said(a), said(b)]).toEqual([['born "first"'], ['born "second"']]);
+    tell(a, { op: "listen", socket: 0, port: 5000 });
+    tell(b, { op: "listen", socket: 0, port: 5001 });
+    tell(a, { op: "listen", socket: 0, port: 5002 });
+    tell(a, { op: "send", socket: 0, port: 5001, text: "hi b" });
+    tell(b, { op: "send", socket: 0, port: 5000, text: "hi a" });
+    tell(b, { op: "send", socket: 7, port: 5000, text: "no such socket" });
+    settle();
+    // the runtime refuses an id in use at once: before the backend's answer to the first listen
+    expect(said(a).slice(1)).toEqual([
+      "listen 0: EEXIST",
+      "listen 0: ok 5000",
+      "packet on 0: hi a",
+    ]);
+    expect(said(b).slice(1)).toEqual([
+      "net udp-send-error",
+      "listen 0: ok 5001",
+      "packet on 0: hi b",
+    ]);
+  });
+
+  test("a task that fails is reported by kind and address; its socket is closed and its port free; its address is stale for good", () => {
+    const { h, inners, spawn, tell, said, settle } = probes(1);
+    const a = spawn();
+    tell(a, { op: "listen", socket: 0, port: 5000 });
+    tell(a, { op: "throw" });
+    expect(h.reports(0)).toHaveLength(1);
+    expect(h.reports(0)[0]).toMatchObject({ kind: "task-error", task: "probe w0/g0/s0#1" });
+    settle();
+    const b = spawn();
+    expect(b.toString()).toBe("w0/g0/s0#2"); // the same slot, a new generation
+    tell(b, { op: "listen", socket: 0, port: 5000 });
+    settle();
+    expect(said(b)).toContain("listen 0: ok 5000");
+    const before = inners[0]?.counters().staleDrops;
+    tell(a, { op: "send", socket: 0, port: 5000, text: "from the grave" });
+    h.toTasks(0, { op: "call", call: 1, to: a.id, data: "?" });
+    expect(inners[0]?.counters().staleDrops).toBe((before ?? 0) + 1);
+    expect(h.fromTasks(0).at(-1)).toEqual({
+      op: "reply",
+      call: 1,
+      ok: false,
+      error: "no task w0/g0/s0#1: it has ended",
+    });
+    expect(said(b).some((s) => s.includes("grave"))).toBe(false);
+    expect(inners[0]?.tasks()).toBe(1);
+  });
+
+  test("a finished task's sockets are closed by the runtime, and the worker can end", () => {
+    const { h, network, inners, spawn, tell, settle } = probes(1);
+    const a = spawn();
+    tell(a, { op: "listen", socket: 3, port: 5000 });
+    tell(a, { op: "finish" });
+    expect(inners[0]?.tasks()).toBe(0);
+    settle();
+    const b = spawn();
+    tell(b, { op: "listen", socket: 0, port: 5000 });
+    settle();
+    expect(h.trace.filter((l) => l.includes("-> udp-unlisten"))).toHaveLength(1);
+    tell(b, { op: "finish" });
+    expect(h.shutdown(network.now + 100)).toBe(true);
+  });
+
+  test("a deadline wakes its task with no tick; moving it later or clearing it is honoured", () => {
+    const { h, network, spawn, tell, said } = probes(1);
+    const a = spawn();
+    tell(a, { op: "timer", inMs: 250 });
+    h.run(1000);
+    expect(said(a)).toContain("timer 250");
+    expect(h.trace.filter((l) => l.includes(" deadline"))).toHaveLength(1);
+    expect(h.trace.some((l) => / w\d tick$/.test(l))).toBe(false);
+    expect(network.now).toBe(1000);
+    tell(a, { op: "timer", inMs: 100 });
+    tell(a, { op: "timer", inMs: 300 }); // moved later: fires once, at 1300
+    h.run(2000);
+    expect(said(a).filter((s) => s.startsWith("timer"))).toEqual(["timer 250", "timer 1300"]);
+  });
+
+  test("channels: the endpoint subscribes with the first local subscriber and leaves with the last; every subscriber hears each publish once", () => {
+    const { h, spawn, tell, said, settle } = probes(2);
+    const [a, b, c] = [spawn(), spawn(), spawn()]; // w0, w1, w0
+    for (const t of [a, b, c]) tell(t as TaskAddress, { op: "subscribe", channel: 3 });
+    settle();
+    tell(b as TaskAddress, { op: "publish", channel: 3, text: "one" });
+    settle();
+    for (const t of [a, b, c]) {
+      expect(said(t as TaskAddress).filter((s) => s.startsWith("channel"))).toEqual([
+        `channel 3 from ${b}: one`,
+      ]);
+    }
+    expect(h.trace.filter((l) => l.includes("w0 -> bus op=subscribe channel=3"))).toHaveLength(1);
+    tell(a as TaskAddress, { op: "unsubscribe", channel: 3 });
+    tell(c as TaskAddress, { op: "unsubscribe", channel: 3 });
+    expect(h.trace.filter((l) => l.includes("w0 -> bus op=unsubscribe channel=3"))).toHaveLength(1);
+    settle();
+    tell(b as TaskAddress, { op: "publish", channel: 3, text: "two" });
+    settle();
+    expect(said(a as TaskAddress).some((s) => s.includes("two"))).toBe(false);
+    expect(said(b as TaskAddress).at(-1)).toBe(`channel 3 from ${b}: two`);
+  });
+
+  test("calls across workers: answered, timed out (the late answer counted), to a task gone, to a worker gone", () => {
+    const { h, inners, spawn, tell, said, settle } = probes(2);
+    const a = spawn();
+    const b = spawn();
+    expect(b.worker).toBe(1);
+    tell(a, { op: "call", to: b.id, text: "x", timeoutMs: 50, tag: 1 });
+    settle();
+    expect(said(a).at(-1)).toBe("reply 1: re: x");
+    tell(b, { op: "answer-after", ms: 100 });
+    tell(a, { op: "call", to: b.id, text: "slow", timeoutMs: 50, tag: 2 });
+    settle(200);
+    expect(said(a).at(-1)).toBe(`failed 2: call to ${b} timed out after 50 ms`);
+    expect(inners[0]?.counters().lateReplies).toBe(1);
+    const c = spawn("probe");
+    tell(c, { op: "finish" });
+    tell(a, { op: "call", to: c.id, text: "?", timeoutMs: 50, tag: 3 });
+    settle();
+    expect(said(a).at(-1)).toBe(`failed 3: no task ${c}: it has ended`);
+    tell(b, { op: "answer-after", ms: -1 });
+    tell(a, { op: "call", to: b.id, text: "never", timeoutMs: 5000, tag: 4 });
+    settle();
+    h.peerDown(1);
+    expect(said(a).at(-1)).toBe(`failed 4: call to ${b} failed: worker 1 is gone`);
+    tell(a, { op: "call", to: b.id, text: "after", timeoutMs: 5000, tag: 5 });
+    expect(said(a).at(-1)).toBe("failed 5: worker 1 is gone");
+  });
+
+  test("a task that ends owing an answer: the runtime answers for it", () => {
+    const { h, spawn, tell } = probes(1);
+    const a = spawn();
+    tell(a, { op: "answer-after", ms: -1 });
+    h.toTasks(0, { op: "call", call: 9, to: a.id, data: "?" });
+    tell(a, { op: "finish" });
+    expect(h.fromTasks(0).at(-1)).toEqual({
+      op: "reply",
+      call: 9,
+      ok: false,
+      error: `probe ${a} ended without answering`,
+    });
+  });
+
+  test("a task spawns a task; an unknown kind is refused with the kinds there are", () => {
+    const { h, spawn, tell, settle } = probes(2);
+    const a = spawn();
+    tell(a, { op: "spawn", config: "child" });
+    settle();
+    const born = h.fromTasks(1).filter((m) => m.op === "message");
+    expect(born.map((m) => (m as unknown as { data: ProbeReport }).data[1])).toEqual([
+      'born "child"',
+    ]);
+    h.spawn({ task: "nope", config: null, ticket: 99 });
+    expect(h.fromTasks(0).at(-1)).toEqual({
+      op: "spawn-failed",
+      ticket: 99,
+      error: 'no task kind "nope" on this worker (kinds: probe, other)',
+    });
+  });
+});

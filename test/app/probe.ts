@@ -1,0 +1,183 @@
+/**
+ * A task kind for the grouped-worker tests, driven by messages: it does what each command says
+ * and tells its driver (the controller, or the task that sent the command) what happened.
+ */
+import {
+  type AppTask,
+  Outbox,
+  SocketAddr,
+  type Structured,
+  TaskAddress,
+  type TaskContext,
+  type TaskInput,
+  type TaskOutput,
+} from "../../src/index.ts";
+
+/** Commands a probe takes as "message" inputs. */
+export type ProbeCommand =
+  | { op: "listen"; socket: number; port: number }
+  | { op: "unlisten"; socket: number }
+  | { op: "send"; socket: number; port: number; text: string }
+  | { op: "timer"; inMs: number }
+  | { op: "subscribe"; channel: number }
+  | { op: "unsubscribe"; channel: number }
+  | { op: "publish"; channel: number; text: string }
+  | { op: "tell"; to: number; text: string }
+  | { op: "call"; to: number; text: string; timeoutMs: number; tag: number }
+  | { op: "spawn"; config: Structured }
+  | { op: "finish" }
+  | { op: "throw" }
+  /** Answer calls after this many ms (0: at once; -1: never). */
+  | { op: "answer-after"; ms: number };
+
+/** What a probe reports: `[its address id, what]`. */
+export type ProbeReport = readonly [number, string];
+
+/** A probe task; see the module comment. */
+export class Probe implements AppTask {
+  readonly #out = new Outbox<TaskOutput>();
+  readonly #id: number;
+  readonly #pendingAnswers: { call: number; data: Structured; at: number }[] = [];
+  #answerAfter = 0;
+  #done = false;
+
+  constructor(
+    config: Structured,
+    readonly context: TaskContext,
+  ) {
+    this.#id = context.address.id;
+    this.#report(`born ${JSON.stringify(config ?? null)}`);
+  }
+
+  onEvent(now: number, input: TaskInput): void {
+    switch (input.kind) {
+      case "message":
+        if (input.from === null) this.#command(now, input.data as ProbeCommand);
+        else this.#report(`message from ${input.from}: ${String(input.data)}`);
+        return;
+      case "net": {
+        const e = input.event;
+        if (e.kind === "udp-packet") {
+          this.#report(`packet on ${e.socket}: ${new TextDecoder().decode(e.data)}`);
+        } else if (e.kind === "udp-listen-result") {
+          this.#report(`listen ${e.socket}: ${e.error?.code ?? `ok ${e.local?.port}`}`);
+        } else if (e.kind === "udp-closed") {
+          this.#report(`closed ${e.socket}${e.error ? `: ${e.error.code}` : ""}`);
+        } else this.#report(`net ${e.kind}`);
+        return;
+      }
+      case "channel":
+        this.#report(`channel ${input.channel} from ${input.from}: ${String(input.data)}`);
+        return;
+      case "call":
+        if (this.#answerAfter === 0) {
+          this.#out.push({ kind: "reply", call: input.call, data: `re: ${String(input.data)}` });
+        } else if (this.#answerAfter > 0) {
+          const at = now + this.#answerAfter;
+          this.#pendingAnswers.push({ call: input.call, data: input.data, at });
+          this.#out.push({ kind: "timer", at });
+        }
+        return;
+      case "reply":
+        this.#report(
+          input.ok
+            ? `reply ${input.tag}: ${String(input.data)}`
+            : `failed ${input.tag}: ${input.error}`,
+        );
+        return;
+      case "timer": {
+        this.#report(`timer ${input.at}`);
+        for (const p of this.#pendingAnswers.splice(0)) {
+          this.#out.push({ kind: "reply", call: p.call, data: `late re: ${String(p.data)}` });
+        }
+        return;
+      }
+    }
+  }
+
+  #command(now: number, c: ProbeCommand): void {
+    const out = this.#out;
+    switch (c.op) {
+      case "listen":
+        out.push({
+          kind: "net",
+          action: {
+            kind: "udp-listen",
+            socket: c.socket,
+            bind: SocketAddr.parse("127.0.0.1", c.port),
+          },
+        });
+        return;
+      case "unlisten":
+        out.push({ kind: "net", action: { kind: "udp-unlisten", socket: c.socket } });
+        return;
+      case "send":
+        out.push({
+          kind: "net",
+          action: {
+            kind: "udp-send",
+            socket: c.socket,
+            to: SocketAddr.parse("127.0.0.1", c.port),
+            data: new TextEncoder().encode(c.text),
+          },
+        });
+        return;
+      case "timer":
+        out.push({ kind: "timer", at: now + c.inMs });
+        return;
+      case "subscribe":
+      case "unsubscribe":
+        out.push({ kind: c.op, channel: c.channel });
+        return;
+      case "publish":
+        out.push({ kind: "publish", channel: c.channel, data: c.text });
+        return;
+      case "tell":
+        out.push({ kind: "send", to: TaskAddress.of(c.to), data: c.text });
+        return;
+      case "call":
+        out.push({
+          kind: "call",
+          to: TaskAddress.of(c.to),
+          data: c.text,
+          tag: c.tag,
+          timeoutMs: c.timeoutMs,
+        });
+        return;
+      case "spawn":
+        out.push({ kind: "spawn", task: "probe", config: c.config });
+        return;
+      case "finish":
+        this.#done = true;
+        return;
+      case "throw":
+        throw new Error(`probe ${this.context.address} was told to throw`);
+      case "answer-after":
+        this.#answerAfter = c.ms;
+        return;
+    }
+  }
+
+  onShutdown(): void {
+    this.#report("bye");
+    this.#done = true;
+  }
+
+  popOutput(): TaskOutput | undefined {
+    return this.#out.shift();
+  }
+
+  isEmpty(): boolean {
+    return this.#done && this.#out.length === 0;
+  }
+
+  #report(what: string): void {
+    this.#out.push({ kind: "controller", data: [this.#id, what] });
+  }
+}
+
+/** The kinds of the probe worker: probes, and a second kind to show the two-level order. */
+export const PROBE_KINDS = {
+  probe: (config: Structured, context: TaskContext) => new Probe(config, context),
+  other: (config: Structured, context: TaskContext) => new Probe(config, context),
+};
