@@ -1,7 +1,7 @@
 /** Declaring a worker module of grouped tasks. */
 import type { Structured } from "../bus/codec.ts";
 import { defineWorker, type WorkerDefinition } from "../worker/host.ts";
-import type { TaskKinds } from "./worker.ts";
+import type { TaskKinds } from "./groups.ts";
 import { GroupedWorker } from "./worker.ts";
 
 /** A task to start in every worker as it starts (`DefineTasksOptions.start`). */

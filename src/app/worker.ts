@@ -5,19 +5,17 @@
  */
 import type { Structured } from "../bus/codec.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
-import { TaskGroup } from "../task/group.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
 import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
-import { ADDRESS_LIMITS, groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
+import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
 import { Calls } from "./calls.ts";
+import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
+import { type Group, makeGroups, startTask, type TaskKinds } from "./groups.ts";
 import { NetRoutes } from "./net-routes.ts";
 import { Outbox } from "./outbox.ts";
-import { FINISHED, TaskRecord } from "./record.ts";
-import type { TaskFactory, TaskInput, TaskOutput } from "./task.ts";
-
-/** The task kinds of a grouped worker, by name (their order is the groups' order). */
-export type TaskKinds = Readonly<Record<string, TaskFactory<never, Structured>>>;
+import { FINISHED, type TaskRecord } from "./record.ts";
+import type { TaskInput, TaskOutput } from "./task.ts";
 
 /** Bus messages between grouped workers (the `data` of a "direct" or "channel" message). */
 type Envelope =
@@ -29,16 +27,6 @@ type Envelope =
   | readonly ["r", number, boolean, Structured]
   /** A publish from task `from`. */
   | readonly ["p", number, Structured];
-
-interface Group {
-  readonly kind: string;
-  readonly factory: TaskFactory<never, Structured>;
-  readonly tasks: TaskGroup<TaskInput, TaskOutput, TaskRecord>;
-  /** The generation of each slot's current (or last) task. */
-  readonly generations: number[];
-  /** Each slot's task record, kept until the runtime has handled its end. */
-  readonly records: (TaskRecord | undefined)[];
-}
 
 /** A spawn config of a grouped worker: the kind, its config and the controller's ticket. */
 export interface GroupedSpawn {
@@ -63,7 +51,7 @@ export interface GroupedSpawn {
  */
 export class GroupedWorker implements WorkerInner {
   readonly #index: number;
-  readonly #groups: Group[] = [];
+  readonly #groups: readonly Group[];
   readonly #byKind = new Map<string, number>();
   readonly #switcher = new TaskSwitcher();
   readonly #out = new Outbox<WorkerOutput>();
@@ -72,8 +60,7 @@ export class GroupedWorker implements WorkerInner {
   readonly #deadlines = new Deadlines();
   readonly #net: NetRoutes;
   readonly #calls: Calls;
-  /** Local subscribers of each channel. */
-  readonly #channels = new Map<number, Set<TaskRecord>>();
+  readonly #channels = new LocalChannels();
   readonly #downPeers = new Set<number>();
   #stopping = false;
   #count = 0;
@@ -93,14 +80,8 @@ export class GroupedWorker implements WorkerInner {
   /** A worker of index `index` running tasks of `kinds` (at most 256 kinds). */
   constructor(index: number, kinds: TaskKinds) {
     this.#index = index;
-    for (const [kind, factory] of Object.entries(kinds)) {
-      if (this.#groups.length === ADDRESS_LIMITS.groups) {
-        throw new RangeError(`at most ${ADDRESS_LIMITS.groups} task kinds`);
-      }
-      this.#byKind.set(kind, this.#groups.length);
-      this.#groups.push({ kind, factory, tasks: new TaskGroup(), generations: [], records: [] });
-    }
-    if (this.#groups.length === 0) throw new RangeError("a grouped worker needs a task kind");
+    this.#groups = makeGroups(kinds);
+    for (const [g, group] of this.#groups.entries()) this.#byKind.set(group.kind, g);
     this.#switcher.setTasks(this.#groups.length);
     this.#net = new NetRoutes();
     this.#calls = new Calls(this.#deadlines);
@@ -140,41 +121,12 @@ export class GroupedWorker implements WorkerInner {
       this.#spawnFailed(ticket, group.kind, "the worker is shutting down");
       return;
     }
-    // the slot first (the address needs it), then the task
-    const placeholder = new TaskRecord(new TaskAddress(this.#index, g, 0, 0), group.kind);
-    const slot = group.tasks.add(placeholder);
-    if (slot >= ADDRESS_LIMITS.slots) {
-      group.tasks.remove(slot);
-      this.#spawnFailed(
-        ticket,
-        group.kind,
-        `more than ${ADDRESS_LIMITS.slots} ${group.kind} tasks`,
-      );
+    const record = startTask(group, this.#index, g, spawn.config ?? null, now);
+    if (typeof record === "string") {
+      this.#spawnFailed(ticket, group.kind, record);
       return;
     }
-    while (group.generations.length <= slot) {
-      group.generations.push(0);
-      group.records.push(undefined);
-    }
-    const generation = ((group.generations[slot] as number) + 1) % ADDRESS_LIMITS.generations;
-    group.generations[slot] = generation;
-    const record = new TaskRecord(new TaskAddress(this.#index, g, slot, generation), group.kind);
-    group.tasks.set(slot, record);
-    group.records[slot] = record;
-    try {
-      record.task = group.factory(spawn.config as never, {
-        address: record.address,
-        worker: this.#index,
-        kind: group.kind,
-        now,
-      });
-    } catch (error) {
-      group.tasks.remove(slot);
-      group.records[slot] = undefined;
-      record.alive = false;
-      this.#spawnFailed(ticket, group.kind, `the ${group.kind} factory threw: ${String(error)}`);
-      return;
-    }
+    const slot = record.address.slot;
     this.#count++;
     group.tasks.wake(slot); // what its constructor queued is popped at once
     this.#switcher.flagTask(g);
@@ -336,9 +288,9 @@ export class GroupedWorker implements WorkerInner {
       case "controller":
         return { kind: "tasks", message: { op: "message", from: r.address.id, data: o.data } };
       case "subscribe":
-        return this.#subscribe(r, o.channel);
+        return this.#channels.subscribe(r, o.channel);
       case "unsubscribe":
-        return this.#unsubscribe(r, o.channel);
+        return this.#channels.unsubscribe(r, o.channel);
       case "publish":
         return {
           kind: "bus",
@@ -432,7 +384,7 @@ export class GroupedWorker implements WorkerInner {
         this.#calls.settle(e[1], e[2], e[3], (r, input) => this.#queue(r, input));
         return;
       case "p": {
-        const subscribers = this.#channels.get(channel);
+        const subscribers = this.#channels.of(channel);
         if (subscribers === undefined) return;
         const input: TaskInput = {
           kind: "channel",
@@ -483,30 +435,6 @@ export class GroupedWorker implements WorkerInner {
     }
   }
 
-  #subscribe(r: TaskRecord, channel: number): WorkerOutput | undefined {
-    if (!Number.isInteger(channel) || channel < 0) {
-      throw new RangeError(`${r.name}: channel must be an integer ≥ 0, not ${channel}`);
-    }
-    if (r.channels.has(channel)) return undefined;
-    r.channels.add(channel);
-    let set = this.#channels.get(channel);
-    if (set === undefined) {
-      set = new Set();
-      this.#channels.set(channel, set);
-    }
-    set.add(r);
-    return set.size === 1 ? { kind: "bus", control: { op: "subscribe", channel } } : undefined;
-  }
-
-  #unsubscribe(r: TaskRecord, channel: number): WorkerOutput | undefined {
-    if (!r.channels.delete(channel)) return undefined;
-    const set = this.#channels.get(channel);
-    set?.delete(r);
-    if (set === undefined || set.size > 0) return undefined;
-    this.#channels.delete(channel);
-    return { kind: "bus", control: { op: "unsubscribe", channel } };
-  }
-
   #setTimer(r: TaskRecord, at: number): void {
     if (Number.isNaN(at)) throw new RangeError(`${r.name}: a timer at NaN`);
     r.timerAt = at;
@@ -524,7 +452,7 @@ export class GroupedWorker implements WorkerInner {
     const group = this.#groups[r.address.group] as Group;
     if (group.records[r.address.slot] === r) group.records[r.address.slot] = undefined;
     for (const channel of [...r.channels]) {
-      const out = this.#unsubscribe(r, channel);
+      const out = this.#channels.unsubscribe(r, channel);
       if (out !== undefined) this.#out.push(out);
     }
     r.timerAt = Number.POSITIVE_INFINITY;

@@ -1,0 +1,85 @@
+/**
+ * Grouped workers under the real controller, on real threads and sockets: spawnTask, messages
+ * by address both ways, calls with time-outs, a failed task's socket closed by the runtime.
+ */
+import { describe, expect, test } from "bun:test";
+import {
+  type ControllerEvent,
+  openFileDescriptors,
+  SpawnError,
+  type Structured,
+  type TaskAddress,
+} from "../../src/index.ts";
+import { lab } from "../controller/lab.ts";
+import type { EventLog } from "../controller/log.ts";
+import type { ProbeCommand, ProbeReport } from "./probe.ts";
+
+const PROBES = new URL("./workers/probe-worker.ts", import.meta.url);
+
+type Message = Extract<ControllerEvent, { kind: "message" }>;
+
+/** The reports of task `a` so far. */
+function said(log: EventLog, a: TaskAddress): string[] {
+  return log.events.flatMap((e) =>
+    e.kind === "message" && e.from?.id === a.id ? [(e.data as unknown as ProbeReport)[1]] : [],
+  );
+}
+
+async function reported(log: EventLog, a: TaskAddress, what: string | RegExp): Promise<void> {
+  await log.until(`${a} to report ${what}`, () =>
+    said(log, a).some((s) => (typeof what === "string" ? s === what : what.test(s))),
+  );
+}
+
+const cmd = (c: ProbeCommand) => c as unknown as Structured;
+
+describe("grouped workers under the controller", () => {
+  test("spawnTask resolves with the address; messages carry it both ways; calls are answered", async () => {
+    const { controller, log } = await lab(2, { worker: { module: PROBES } });
+    const a = await controller.spawnTask("probe", "alpha");
+    const b = await controller.spawnTask("probe", "beta");
+    expect([a.worker, b.worker].sort()).toEqual([0, 1]);
+    await reported(log, a, 'born "alpha"');
+    const born = log.events.find((e) => e.kind === "message" && e.from?.id === a.id) as Message;
+    expect(born.worker).toBe(a.worker);
+    expect(controller.sendToTask(b, cmd({ op: "tell", to: a.id, text: "hello" }))).toBe("sent");
+    await reported(log, a, `message from ${b}: hello`);
+    expect(await controller.call(a, "ping")).toBe("re: ping");
+    await expect(controller.spawnTask("nope")).rejects.toThrow(SpawnError);
+  });
+
+  test("a call times out, and fails at once for an ended task", async () => {
+    const { controller, log } = await lab(2, { worker: { module: PROBES } });
+    const a = await controller.spawnTask("probe");
+    controller.sendToTask(a, cmd({ op: "answer-after", ms: -1 }));
+    const slow = controller.call(a, "?", { timeoutMs: 100 });
+    await expect(slow).rejects.toThrow(`call to ${a} timed out after 100 ms`);
+    controller.sendToTask(a, cmd({ op: "finish" }));
+    await log.until("a finished", () => controller.stats()[a.worker]?.tasks === 0);
+    await expect(controller.call(a, "?")).rejects.toThrow(`no task ${a}: it has ended`);
+  });
+
+  // Known defect, under investigation (issue 13 stays open on it): a task that takes the slot of
+  // an ended task which owed a timed-out call is itself ended on its first call ("... ended
+  // without answering"), so a call to a task on a terminated worker cannot be shown yet.
+  test.todo("a call to a task on a worker that is terminated fails with the reason");
+
+  test("a task that throws is reported by kind and address, and the runtime closes its socket", async () => {
+    const { controller, log } = await lab(1, { worker: { module: PROBES } });
+    const a = await controller.spawnTask("probe");
+    await reported(log, a, "born null");
+    const fds = openFileDescriptors();
+    controller.sendToTask(a, cmd({ op: "listen", socket: 0, port: 0 }));
+    await reported(log, a, /^listen 0: ok \d+$/);
+    expect(openFileDescriptors()).toBe(fds + 1);
+    controller.sendToTask(a, cmd({ op: "throw" }));
+    await log.until("the task error", () => log.events.some((e) => e.kind === "task-error"));
+    expect(log.events.find((e) => e.kind === "task-error")).toMatchObject({
+      worker: 0,
+      task: `probe ${a}`,
+    });
+    await log.until("the socket closed", () => openFileDescriptors() === fds);
+    controller.sendToTask(a, cmd({ op: "finish" }));
+    await log.until("a stale drop counted", () => (controller.stats()[0]?.staleDrops ?? 0) === 1);
+  });
+});
