@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import {
+  CallError,
   type ControllerEvent,
   openFileDescriptors,
   SpawnError,
@@ -59,10 +60,25 @@ describe("grouped workers under the controller", () => {
     await expect(controller.call(a, "?")).rejects.toThrow(`no task ${a}: it has ended`);
   });
 
-  // Known defect, under investigation (issue 13 stays open on it): a task that takes the slot of
-  // an ended task which owed a timed-out call is itself ended on its first call ("... ended
-  // without answering"), so a call to a task on a terminated worker cannot be shown yet.
-  test.todo("a call to a task on a worker that is terminated fails with the reason");
+  test("a call to a task on a worker that is terminated fails with the reason, and later calls at once", async () => {
+    const { controller } = await lab(2, { worker: { module: PROBES } });
+    const b = await controller.spawnTask("probe");
+    controller.sendToTask(b, cmd({ op: "answer-after", ms: -1 }));
+    // settled into a value, not awaited through expect(): the rejection comes only after terminate
+    const pending = controller.call(b, "?", { timeoutMs: 60_000 }).then(
+      () => "answered",
+      (e: unknown) => e,
+    );
+    await controller.terminate(b.worker);
+    const error = await pending;
+    expect(error).toBeInstanceOf(CallError);
+    expect((error as CallError).message).toBe(
+      `call to a task of worker ${b.worker} failed: terminated by the application`,
+    );
+    await expect(controller.call(b, "?")).rejects.toThrow(
+      `call to ${b} failed: worker ${b.worker} is gone`,
+    );
+  });
 
   test("a task that throws is reported by kind and address, and the runtime closes its socket", async () => {
     const { controller, log } = await lab(1, { worker: { module: PROBES } });
