@@ -8,7 +8,7 @@ import type { NetAction, NetEvent } from "../io/events.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
 import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
 import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
-import { Calls } from "./calls.ts";
+import { Calls, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
 import { type Group, makeGroups, startTask, type TaskKinds } from "./groups.ts";
@@ -211,10 +211,7 @@ export class GroupedWorker implements WorkerInner {
           return;
         }
         if (record === undefined) {
-          this.#out.push({
-            kind: "tasks",
-            message: { op: "reply", call: m.call, ok: false, error: gone(m.to) },
-          });
+          this.#answer({ worker: -1, id: m.call }, false, gone(m.to));
           return;
         }
         const handle = this.#calls.owe(record, -1, m.call);
@@ -254,8 +251,16 @@ export class GroupedWorker implements WorkerInner {
       const record = group.records[out.index] as TaskRecord;
       switch (out.kind) {
         case "output": {
-          const done = this.#carry(now, record, out.value);
-          if (done !== undefined) return done;
+          const slot = out.index;
+          try {
+            const done = this.#carry(now, record, out.value);
+            if (done !== undefined) return done;
+          } catch (error) {
+            // an output the runtime refuses (a bad channel, a call answered twice) fails its task
+            group.tasks.remove(slot);
+            this.#end(record);
+            return { kind: "task-error", task: record.name, error };
+          }
           continue;
         }
         case "finished":
@@ -316,24 +321,9 @@ export class GroupedWorker implements WorkerInner {
             `${r.name} answered call ${o.call}, which it does not owe (answered twice, or never given)`,
           );
         }
-        const ok = o.kind === "reply";
-        const data = o.kind === "reply" ? o.data : o.error;
-        if (owed.worker < 0) {
-          return {
-            kind: "tasks",
-            message: ok
-              ? { op: "reply", call: owed.id, ok: true, data }
-              : { op: "reply", call: owed.id, ok: false, error: String(data) },
-          };
-        }
-        if (owed.worker === this.#index) {
-          this.#calls.settle(owed.id, ok, data, (rr, input) => this.#queue(rr, input));
-          return undefined;
-        }
-        return {
-          kind: "bus",
-          control: { op: "direct", worker: owed.worker, data: ["r", owed.id, ok, data] },
-        };
+        if (o.kind === "reply") this.#answer(owed, true, o.data);
+        else this.#answer(owed, false, o.error);
+        return undefined;
       }
       case "timer":
         this.#setTimer(r, o.at);
@@ -373,7 +363,7 @@ export class GroupedWorker implements WorkerInner {
       case "c": {
         const to = this.#record(e[2]);
         if (to === undefined) {
-          this.#answerRemote(from, e[1], false, gone(e[2]));
+          this.#answer({ worker: from, id: e[1] }, false, gone(e[2]));
           return;
         }
         const handle = this.#calls.owe(to, from, e[1]);
@@ -403,12 +393,24 @@ export class GroupedWorker implements WorkerInner {
     this.#local.push({ to: r, input });
   }
 
-  #answerRemote(worker: number, call: number, ok: boolean, data: Structured): void {
-    if (worker === this.#index) {
-      this.#calls.settle(call, ok, data, (r, input) => this.#queue(r, input));
-      return;
+  /**
+   * Sends the answer to call `owed`: to the controller (worker -1), to a caller on this worker,
+   * or over the bus to the caller's worker.
+   */
+  #answer(owed: Owed, ok: boolean, data: Structured): void {
+    if (owed.worker < 0) {
+      this.#out.push({
+        kind: "tasks",
+        message: ok
+          ? { op: "reply", call: owed.id, ok: true, data }
+          : { op: "reply", call: owed.id, ok: false, error: String(data) },
+      });
+    } else if (owed.worker === this.#index) {
+      this.#calls.settle(owed.id, ok, data, (r, input) => this.#queue(r, input));
+    } else {
+      const reply: Envelope = ["r", owed.id, ok, data];
+      this.#out.push({ kind: "bus", control: { op: "direct", worker: owed.worker, data: reply } });
     }
-    this.#out.push({ kind: "bus", control: { op: "direct", worker, data: ["r", call, ok, data] } });
   }
 
   /** Gives `input` to `r` now (never while `r` is being drained) and flags it. */
@@ -460,15 +462,7 @@ export class GroupedWorker implements WorkerInner {
       this.#out.push({ kind: "net", owner: r.address.id, action });
     }
     for (const owed of this.#calls.forget(r)) {
-      const error = `${r.name} ended without answering`;
-      if (owed.worker < 0) {
-        this.#out.push({
-          kind: "tasks",
-          message: { op: "reply", call: owed.id, ok: false, error },
-        });
-      } else {
-        this.#answerRemote(owed.worker, owed.id, false, error);
-      }
+      this.#answer(owed, false, `${r.name} ended without answering`);
     }
   }
 

@@ -184,6 +184,25 @@ describe("the grouped worker", () => {
     expect(said(a).at(-1)).toBe("failed 5: worker 1 is gone");
   });
 
+  test("an output the runtime refuses fails its task alone, with the reason; the worker serves on", () => {
+    const { h, inners, spawn, tell, said } = probes(1);
+    const a = spawn();
+    const b = spawn();
+    tell(a, { op: "subscribe", channel: -1 });
+    expect(
+      h.reports(0).map((r) => [r.kind, r.kind === "task-error" ? r.task : "", String(r.error)]),
+    ).toEqual([
+      [
+        "task-error",
+        `probe ${a}`,
+        `RangeError: probe ${a}: channel must be an integer ≥ 0, not -1`,
+      ],
+    ]);
+    expect(inners[0]?.tasks()).toBe(1);
+    tell(b, { op: "tell", to: b.id, text: "still here" });
+    expect(said(b).at(-1)).toBe(`message from ${b}: still here`);
+  });
+
   test("a task that ends owing an answer: the runtime answers for it", () => {
     const { h, spawn, tell } = probes(1);
     const a = spawn();
