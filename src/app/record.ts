@@ -9,7 +9,7 @@ import type { TaskAddress } from "./address.ts";
 import type { AppTask, TaskInput, TaskOutput } from "./task.ts";
 
 /** What a record's `emptyEvent` yields: the group drain's sign that the task has finished. */
-export const FINISHED: TaskOutput = Object.freeze({ kind: "timer", at: Number.NaN });
+const FINISHED: TaskOutput = Object.freeze({ kind: "timer", at: Number.NaN });
 
 /**
  * One task in its `TaskGroup` slot. Ids of sockets and devices are the task's own (`local`);

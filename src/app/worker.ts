@@ -14,7 +14,7 @@ import { Deadlines } from "./deadlines.ts";
 import { type Group, makeGroups, startTask, type TaskKinds } from "./groups.ts";
 import { NetRoutes } from "./net-routes.ts";
 import { Outbox } from "./outbox.ts";
-import { FINISHED, type TaskRecord } from "./record.ts";
+import type { TaskRecord } from "./record.ts";
 import type { TaskInput, TaskOutput } from "./task.ts";
 
 /** Bus messages between grouped workers (the `data` of a "direct" or "channel" message). */
@@ -276,7 +276,6 @@ export class GroupedWorker implements WorkerInner {
 
   /** Carries out one task output; returns the worker output it becomes, if one. */
   #carry(now: number, r: TaskRecord, o: TaskOutput): WorkerOutput | undefined {
-    if (o === FINISHED) return undefined;
     switch (o.kind) {
       case "net": {
         const action = this.#net.outbound(r, o.action, (event) =>
