@@ -7,11 +7,11 @@ import { GroupedWorker } from "./worker.ts";
 /** A task to start in every worker as it starts (`DefineTasksOptions.start`). */
 export interface StartTask {
   readonly task: string;
-  readonly config?: Structured;
+  readonly config?: unknown;
 }
 
 /** Options of `defineTasks`. */
-export interface DefineTasksOptions<Config extends Structured = Structured> {
+export interface DefineTasksOptions<Config = Structured> {
   /**
    * The tasks each worker starts with, from its index and the `config` of `addWorker` (a server
    * starts its listener task here, say). Their failures are task errors like any other.
@@ -25,14 +25,14 @@ export interface DefineTasksOptions<Config extends Structured = Structured> {
  * tasks with `spawnTask(kind, config)`, and tasks start tasks with a "spawn" output. The kinds'
  * order is the first level of the two-level pop order (docs/design.md).
  */
-export function defineTasks<Config extends Structured = Structured>(
+export function defineTasks<Config = Structured>(
   kinds: TaskKinds,
   options: DefineTasksOptions<Config> = {},
 ): WorkerDefinition<Config> {
   return defineWorker<Config>((index, config) => {
     const worker = new GroupedWorker(index, kinds);
     for (const t of options.start?.(index, config) ?? []) {
-      worker.spawn(0, { task: t.task, config: t.config ?? null });
+      worker.spawn(0, { task: t.task, config: (t.config ?? null) as Structured });
     }
     return worker;
   });

@@ -3,15 +3,15 @@ import type { Structured } from "../bus/codec.ts";
 import { TaskGroup } from "../task/group.ts";
 import { ADDRESS_LIMITS, TaskAddress } from "./address.ts";
 import { TaskRecord } from "./record.ts";
-import type { TaskFactory, TaskInput, TaskOutput } from "./task.ts";
+import type { AnyTask, TaskContext, TaskInput, TaskOutput } from "./task.ts";
 
 /** The task kinds of a grouped worker, by name (their order is the groups' order). */
-export type TaskKinds = Readonly<Record<string, TaskFactory<never, Structured>>>;
+export type TaskKinds = Readonly<Record<string, (config: never, context: TaskContext) => AnyTask>>;
 
 /** The tasks of one kind. */
 export interface Group {
   readonly kind: string;
-  readonly factory: TaskFactory<never, Structured>;
+  readonly factory: TaskKinds[string];
   readonly tasks: TaskGroup<TaskInput, TaskOutput, TaskRecord>;
   /** The generation of each slot's current (or last) task. */
   readonly generations: number[];

@@ -7,8 +7,8 @@ export { type DefineTasksOptions, defineTasks, type StartTask } from "./define.t
 export type { TaskKinds } from "./groups.ts";
 export { Outbox } from "./outbox.ts";
 export type {
+  AnyTask,
   AppTask,
-  Encodable,
   Sender,
   TaskContext,
   TaskFactory,

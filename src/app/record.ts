@@ -3,10 +3,9 @@
  * address, and everything the runtime must undo when it ends (sockets, devices, channels, timer,
  * calls it owes an answer).
  */
-import type { Structured } from "../bus/codec.ts";
 import type { Task } from "../task/task.ts";
 import type { TaskAddress } from "./address.ts";
-import type { AppTask, TaskInput, TaskOutput } from "./task.ts";
+import type { AnyTask, TaskInput, TaskOutput } from "./task.ts";
 
 /** What a record's `emptyEvent` yields: the group drain's sign that the task has finished. */
 const FINISHED: TaskOutput = Object.freeze({ kind: "timer", at: Number.NaN });
@@ -17,7 +16,7 @@ const FINISHED: TaskOutput = Object.freeze({ kind: "timer", at: Number.NaN });
  */
 export class TaskRecord implements Task<TaskInput, TaskOutput> {
   /** The application's task (set once the factory has returned). */
-  task: AppTask<Structured> | undefined;
+  task: AnyTask | undefined;
   /** Socket ids: the task's own → the backend's. */
   readonly sockets = new Map<number, number>();
   /** Device ids: the task's own → the backend's. */
@@ -30,6 +29,8 @@ export class TaskRecord implements Task<TaskInput, TaskOutput> {
   timerAt = Number.POSITIVE_INFINITY;
   /** The earliest entry it has in the worker's deadline heap (Infinity: none). */
   heapAt = Number.POSITIVE_INFINITY;
+  /** The last batch of local inputs it was given one of (the worker's count). */
+  batch = 0;
   /** False once it has ended: what still arrives for it is stale. */
   alive = true;
 
@@ -52,7 +53,7 @@ export class TaskRecord implements Task<TaskInput, TaskOutput> {
   }
 
   onEvent(now: number, input: TaskInput): void {
-    this.task?.onEvent(now, input);
+    this.task?.onEvent(now, input as never);
   }
 
   onShutdown(now: number): void {
@@ -60,7 +61,7 @@ export class TaskRecord implements Task<TaskInput, TaskOutput> {
   }
 
   popOutput(now: number): TaskOutput | undefined {
-    return this.task?.popOutput(now);
+    return this.task?.popOutput(now) as TaskOutput | undefined;
   }
 
   isEmpty(): boolean {

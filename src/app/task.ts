@@ -3,34 +3,17 @@
  * state machine (docs/design.md, "the sans-IO contract") with its own address, sockets, timer,
  * channels and calls. The runtime routes everything by address; a task never sees another's.
  */
-import type { Structured } from "../bus/codec.ts";
+import type { Encodable, Structured } from "../bus/codec.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import type { TaskAddress } from "./address.ts";
-
-/**
- * The message types a task may send: `T` itself when the bus codec can carry it (JSON-like data,
- * `undefined` and `Uint8Array`; no functions, class instances or bigints). Used as a bound,
- * `M extends Encodable<M>`, it accepts plain interfaces without index signatures and rejects a
- * type with a field the codec cannot carry at compile time. What TypeScript cannot see (an
- * `unknown` cast, a NaN) the codec refuses at run time with a TypeError naming the path.
- */
-export type Encodable<T> = T extends undefined | null | boolean | number | string | Uint8Array
-  ? T
-  : T extends (...args: never[]) => unknown
-    ? never
-    : T extends readonly (infer U)[]
-      ? readonly Encodable<U>[]
-      : T extends object
-        ? { readonly [K in keyof T]: Encodable<T[K]> }
-        : never;
 
 /** Who sent a message or call: a task, or the controller (`null`). */
 export type Sender = TaskAddress | null;
 
 /**
  * One input for a task. Valid until the task's outputs for it have been popped: the runtime
- * reuses input objects and receive buffers, so copy what you keep (`data.slice()`,
- * `from.copy()` of a `SocketAddr`). Addresses (`TaskAddress`) are values and may be kept.
+ * reuses input objects and receive buffers, so copy the payload bytes you keep (`data.slice()`).
+ * Addresses, a datagram's `from` (`SocketAddr`) and `TaskAddress`, are values and may be kept.
  */
 export type TaskInput<M = Structured> =
   /** An event for one of this task's sockets or devices, with the task's own ids. */
@@ -67,8 +50,12 @@ export type TaskOutput<M = Structured> =
   | { readonly kind: "unsubscribe"; readonly channel: number }
   /** Send `data` to every task subscribed to `channel`, on every worker (this task included). */
   | { readonly kind: "publish"; readonly channel: number; readonly data: M }
-  /** Start a task of kind `task` from `config`, on the least-loaded worker. */
-  | { readonly kind: "spawn"; readonly task: string; readonly config: Structured }
+  /**
+   * Start a task of kind `task` from `config`, on the least-loaded worker. (The config's type
+   * depends on the kind, which TypeScript cannot follow: a config the bus codec cannot carry
+   * fails this task with a task error saying why.)
+   */
+  | { readonly kind: "spawn"; readonly task: string; readonly config: unknown }
   /**
    * Call task `to`: its answer (or the failure: a timeout after `timeoutMs`, the task or its
    * worker gone) comes back as one "reply" input with this `tag`.
@@ -99,13 +86,28 @@ export type TaskOutput<M = Structured> =
 export interface AppTask<M = Structured> {
   /** One input. */
   onEvent(now: number, input: TaskInput<M>): void;
-  /** The next output, or `undefined` when there is none for now. */
-  popOutput(now: number): TaskOutput<M> | undefined;
+  /**
+   * The next output, or `undefined` when there is none for now. (Typed `Encodable<M>` so that a
+   * message type the bus cannot carry is a type error on the class that implements this.)
+   */
+  popOutput(now: number): TaskOutput<Encodable<M>> | undefined;
   /** True once the task has finished and may be removed. */
   isEmpty(): boolean;
   /** Wind down (graceful shutdown): become empty soon. */
   onShutdown(now: number): void;
   /** Periodic tick (every `tickMs` of the worker), if the task wants one. */
+  onTick?(now: number): void;
+}
+
+/**
+ * Any task, whatever its message type: what `TaskKinds` holds. An `AppTask<M>` is one; the
+ * runtime gives it only the inputs its own outputs and its senders produce.
+ */
+export interface AnyTask {
+  onEvent(now: number, input: never): void;
+  popOutput(now: number): TaskOutput<unknown> | undefined;
+  isEmpty(): boolean;
+  onShutdown(now: number): void;
   onTick?(now: number): void;
 }
 

@@ -66,6 +66,9 @@ export class GroupedWorker implements WorkerInner {
   #count = 0;
   #stale = 0;
   #now = 0;
+  #batch = 0;
+  /** The task whose output was popped last (undefined: the runtime's own). */
+  #made: TaskRecord | undefined;
   // reused objects of the hot path (valid until the next output is popped / the drain ends)
   readonly #netOut: { kind: "net"; owner: number; action: NetAction } = {
     kind: "net",
@@ -233,12 +236,13 @@ export class GroupedWorker implements WorkerInner {
     this.#now = now;
     for (;;) {
       const own = this.#out.shift();
-      if (own !== undefined) return own;
+      if (own !== undefined) {
+        this.#made = undefined;
+        return own;
+      }
       const g = this.#switcher.current();
       if (g === undefined) {
-        const next = this.#local.shift();
-        if (next === undefined) return undefined;
-        this.#deliver(next.to, next.input);
+        if (!this.#deliverLocal()) return undefined;
         continue;
       }
       const group = this.#groups[g] as Group;
@@ -251,15 +255,15 @@ export class GroupedWorker implements WorkerInner {
       const record = group.records[out.index] as TaskRecord;
       switch (out.kind) {
         case "output": {
-          const slot = out.index;
           try {
             const done = this.#carry(now, record, out.value);
-            if (done !== undefined) return done;
+            if (done !== undefined) {
+              this.#made = record;
+              return done;
+            }
           } catch (error) {
             // an output the runtime refuses (a bad channel, a call answered twice) fails its task
-            group.tasks.remove(slot);
-            this.#end(record);
-            return { kind: "task-error", task: record.name, error };
+            return this.#fail(record, error);
           }
           continue;
         }
@@ -268,10 +272,32 @@ export class GroupedWorker implements WorkerInner {
           continue;
         case "error": {
           this.#end(record);
+          this.#made = undefined;
           return { kind: "task-error", task: record.name, error: out.error.cause };
         }
       }
     }
+  }
+
+  /** Fails the task that made the output the loop could not carry out (a value the bus refused). */
+  outputFailed(now: number, error: unknown): boolean {
+    this.#now = now;
+    const r = this.#made;
+    this.#made = undefined;
+    if (r === undefined || !r.alive) return false;
+    const why = error instanceof Error ? error.message : String(error);
+    this.#out.push(
+      this.#fail(r, new Error(`${r.name}: an output could not be sent: ${why}`, { cause: error })),
+    );
+    return true;
+  }
+
+  /** Removes `r` (its output was refused) and says why, as a task error. */
+  #fail(r: TaskRecord, error: unknown): WorkerOutput {
+    (this.#groups[r.address.group] as Group).tasks.remove(r.address.slot);
+    this.#end(r);
+    this.#made = undefined;
+    return { kind: "task-error", task: r.name, error };
   }
 
   /** Carries out one task output; returns the worker output it becomes, if one. */
@@ -301,7 +327,7 @@ export class GroupedWorker implements WorkerInner {
           control: { op: "publish", channel: o.channel, data: ["p", r.address.id, o.data] },
         };
       case "spawn":
-        return { kind: "spawn", config: { task: o.task, config: o.config } };
+        return { kind: "spawn", config: { task: o.task, config: o.config as Structured } };
       case "call": {
         const target = o.to;
         const problem = this.#unreachable(target);
@@ -385,6 +411,24 @@ export class GroupedWorker implements WorkerInner {
         return;
       }
     }
+  }
+
+  /**
+   * Gives the queued local inputs to their tasks, as many as it can without giving a task a
+   * second input before its outputs for the first are popped (a channel's fan-out is given
+   * whole, so its outputs come in the two-level order); false when there were none.
+   */
+  #deliverLocal(): boolean {
+    const batch = ++this.#batch;
+    let given = false;
+    for (let next = this.#local.peek(); next !== undefined; next = this.#local.peek()) {
+      if (next.to.batch === batch) break;
+      this.#local.shift();
+      next.to.batch = batch;
+      this.#deliver(next.to, next.input);
+      given = true;
+    }
+    return given;
   }
 
   /** An input for a task, given once the current drain has no flagged task left. */

@@ -7,8 +7,8 @@ import { native } from "../sys/native.ts";
  * Contract: `act()` queues work and never calls back; `poll()` submits what was queued, waits
  * until an event, a wake-up or the timeout, and hands every event to the sink given at creation.
  * A packet event given to the sink is valid until the sink returns: the backend refills the same
- * event object for its next packet, `data` is a view of a receive buffer and `from` a source
- * address that a later datagram overwrites (copy what you keep). Sending such a view from inside
+ * event object for its next packet and `data` is a view of a receive buffer (copy what you keep);
+ * `from` is a value that stays correct when kept (`AddressBook`). Sending such a view from inside
  * the sink goes out without a copy.
  */
 export interface Backend {

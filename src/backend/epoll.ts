@@ -1,5 +1,6 @@
 import { ptr } from "bun:ffi";
 import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
+import { AddressBook } from "../io/addr-book.ts";
 import type { IoError } from "../io/events.ts";
 import { Epoll } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
@@ -35,7 +36,8 @@ export class EpollBackend extends SocketTable implements Backend {
   readonly #meta: Uint8Array;
   readonly #metaView: DataView;
   /** The source address of each datagram of a recvmmsg batch: views of its `#meta` entry. */
-  readonly #from: SocketAddr[];
+  /** Source addresses as values (a kept `from` stays correct). */
+  readonly #addrs = new AddressBook();
   readonly #sizes = new Int32Array(BATCH); // packet sizes of a TUN/TAP read batch
   readonly #events: Uint8Array;
   readonly #eventsView: DataView;
@@ -57,13 +59,6 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#bufsAddr = ptr(this.#bufs);
     this.#meta = new Uint8Array(BATCH * META_BYTES);
     this.#metaView = new DataView(this.#meta.buffer);
-    this.#from = Array.from(
-      { length: BATCH },
-      (_, i) =>
-        new SocketAddr(
-          this.#meta.subarray(i * META_BYTES + META_ADDR, i * META_BYTES + META_ADDR + ADDR_BYTES),
-        ),
-    );
     this.#events = new Uint8Array(BATCH * EVENT_BYTES);
     this.#eventsView = new DataView(this.#events.buffer);
     this.#entries = new Uint8Array(BATCH * ENTRY_BYTES);
@@ -201,7 +196,7 @@ export class EpollBackend extends SocketTable implements Backend {
       (this.#metaView.getUint32(m + 4, true) & MSG_TRUNC) !== 0 || size > this.#bufSize;
     const base = i * this.#bufSize;
     const data = this.#bufs.subarray(base, base + Math.min(size, this.#bufSize));
-    const from = this.#from[i] as SocketAddr;
+    const from = this.#addrs.at(this.#metaView, m + META_ADDR);
     this.sink(sock.owner, this.udpPacket(sock, from, data, size, truncated));
     return 1;
   }

@@ -20,6 +20,12 @@ export {
 } from "./backend.ts";
 export { EpollBackend } from "./epoll.ts";
 export { type BackendFactory, BackendMiddleware } from "./middleware.ts";
+export {
+  PAYLOAD_POISON,
+  PayloadGuard,
+  PayloadKeptError,
+  withPayloadGuard,
+} from "./payload-guard.ts";
 export { PcapBackend, type PcapOptions, PcapWriter, withPcap } from "./pcap.ts";
 export { TunDevice, type TunDeviceOptions, TunError, type TunMode } from "./tun-device.ts";
 export { UringBackend } from "./uring.ts";

@@ -1,5 +1,6 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
-import { ADDR_BYTES, SocketAddr } from "../io/addr.ts";
+import type { SocketAddr } from "../io/addr.ts";
+import { AddressBook } from "../io/addr-book.ts";
 import { Cmd, Cqe, GSO_MAX, Info, Op, SEND_HEADER } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
 import { type Native, native } from "../sys/native.ts";
@@ -68,9 +69,8 @@ export class UringBackend extends SocketTable implements Backend {
   readonly #payloadOffset: number;
   readonly #filled: Int32Array; // bytes the kernel has put in each (packed) buffer so far
   /** Source addresses handed out with datagrams, each reused in turn (copies of the buffer's). */
-  readonly #from: SocketAddr[];
-  readonly #fromView: DataView; // their bytes
-  #fromNext = 0;
+  /** Source addresses as values (a kept `from` stays correct). */
+  readonly #addrs = new AddressBook();
   readonly #send: SendBuffers;
   readonly #bufferRefs: Int32Array; // zero-copy sends holding each receive buffer
   readonly #bufferHeld: Uint8Array; // 1 while a buffer is out of the ring
@@ -140,15 +140,6 @@ export class UringBackend extends SocketTable implements Backend {
     );
     this.#bufsView = new DataView(this.#bufs.buffer);
     this.#filled = new Int32Array(bufCount);
-    // one per buffer and per ordinary datagram of `recvBuffers`: a kept `from` lasts at least as
-    // many later datagrams as when it was a view of a receive buffer, one datagram per buffer
-    const fromCount = Math.max(bufCount, wanted ?? 1024);
-    const fromBytes = new Uint8Array(fromCount * ADDR_BYTES);
-    this.#fromView = new DataView(fromBytes.buffer);
-    this.#from = Array.from(
-      { length: fromCount },
-      (_, i) => new SocketAddr(fromBytes.subarray(i * ADDR_BYTES, (i + 1) * ADDR_BYTES)),
-    );
     const sendAddr = info(Info.SEND_BUFS);
     this.#send = new SendBuffers(
       new Uint8Array(toArrayBuffer(sendAddr as Pointer, 0, small * smallSize + large * largeSize)),
@@ -405,18 +396,11 @@ export class UringBackend extends SocketTable implements Backend {
     const length = Math.min(size, room);
     const truncated = (outFlags & MSG_TRUNC) !== 0 || size > room;
     const data = this.#bufs.subarray(at + this.#payloadOffset, at + this.#payloadOffset + length);
-    this.sink(sock.owner, this.udpPacket(sock, this.#source(at + 16), data, size, truncated));
+    this.sink(
+      sock.owner,
+      this.udpPacket(sock, this.#addrs.at(this.#bufsView, at + 16), data, size, truncated),
+    );
     return 1;
-  }
-
-  /** The next reusable source address, now a copy of the raw sockaddr at byte `at` of `#bufs`. */
-  #source(at: number): SocketAddr {
-    const next = this.#fromNext;
-    this.#fromNext = next + 1 === this.#from.length ? 0 : next + 1;
-    const to = next * ADDR_BYTES;
-    for (let i = 0; i < ADDR_BYTES; i += 4)
-      this.#fromView.setUint32(to + i, this.#bufsView.getUint32(at + i, true), true);
-    return this.#from[next] as SocketAddr;
   }
 
   /** Delivers a packet read from a TUN/TAP queue (`res` bytes at byte `at` of the buffers). */

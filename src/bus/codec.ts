@@ -23,6 +23,23 @@ export type Structured =
   | readonly Structured[]
   | { readonly [key: string]: Structured };
 
+/**
+ * A message type the bus can carry: `T` itself when the bus codec can carry it (JSON-like data,
+ * `undefined` and `Uint8Array`; no functions, class instances or bigints). Checked as
+ * `value: T & Encodable<T>` (or through `AppTask<M>`), it accepts plain interfaces without index
+ * signatures and makes a field the codec cannot carry a compile-time error. What TypeScript cannot see (an
+ * `unknown` cast, a NaN) the codec refuses at run time with a TypeError naming the path.
+ */
+export type Encodable<T> = T extends undefined | null | boolean | number | string | Uint8Array
+  ? T
+  : T extends (...args: never[]) => unknown
+    ? never
+    : T extends readonly (infer U)[]
+      ? readonly Encodable<U>[]
+      : T extends object
+        ? { readonly [K in keyof T]: Encodable<T[K]> }
+        : never;
+
 const MAX_DEPTH = 64;
 
 const utf8 = new TextEncoder();

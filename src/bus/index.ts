@@ -1,6 +1,6 @@
 /** The bus: one SPSC ring per ordered pair of endpoints, direct sends, broadcast, pub/sub. */
 
-export { type Codec, JsonBytesCodec, type Structured } from "./codec.ts";
+export { type Codec, type Encodable, JsonBytesCodec, type Structured } from "./codec.ts";
 export { BusEndpoint, MAX_CHANNEL } from "./endpoint.ts";
 export { type BusLayout, type BusLayoutOptions, createBusLayout, MAX_ENDPOINTS } from "./layout.ts";
 export { QUEUED_MESSAGE_OVERHEAD } from "./queue.ts";

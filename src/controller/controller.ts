@@ -1,6 +1,6 @@
 import type { TaskAddress } from "../app/address.ts";
 import { wakeBackend } from "../backend/backend.ts";
-import type { Structured } from "../bus/codec.ts";
+import type { Encodable, Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusLayout } from "../bus/layout.ts";
 import type { BusMessage, SendResult } from "../bus/types.ts";
@@ -135,7 +135,7 @@ export class Controller {
    * (and reports a "worker-died" event) if it cannot start: module without `defineWorker`,
    * factory that throws, backend unavailable, invalid CPU.
    */
-  addWorker(options: AddWorkerOptions): Promise<number> {
+  addWorker<Config = Structured>(options: AddWorkerOptions<Config>): Promise<number> {
     if (this.#closed || this.#shutdown !== undefined) {
       return Promise.reject(new Error("the controller is shut down"));
     }
@@ -209,18 +209,25 @@ export class Controller {
   }
 
   /** Starts a task of kind `kind` (`defineTasks`) where `spawn` would; resolves with its address. */
-  spawnTask(kind: string, config: Structured = null): Promise<TaskAddress> {
-    return this.#tasks.spawn(kind, config);
+  spawnTask<C = null>(kind: string, config?: C & Encodable<C>): Promise<TaskAddress> {
+    return this.#tasks.spawn(kind, (config ?? null) as Structured);
   }
 
   /** Sends `message` to the task at `to` (see `sendTo` for the results). */
-  sendToTask(to: TaskAddress, message: Structured): ControllerSendResult {
-    return this.#tasks.send(to, message);
+  sendToTask<M>(to: TaskAddress, message: M & Encodable<M>): ControllerSendResult {
+    return this.#tasks.send(to, message as Structured);
   }
 
-  /** Calls the task at `to`; rejects with a `CallError` after `timeoutMs` (5000) or if it is gone. */
-  call(to: TaskAddress, message: Structured, options: { timeoutMs?: number } = {}) {
-    return this.#tasks.call(to, message, options.timeoutMs ?? 5000);
+  /**
+   * Calls the task at `to`; resolves with its answer (check its shape: the runtime cannot know
+   * it), rejects with a `CallError` after `timeoutMs` (5000) or if it is gone.
+   */
+  call<M>(
+    to: TaskAddress,
+    message: M & Encodable<M>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<Structured> {
+    return this.#tasks.call(to, message as Structured, options.timeoutMs ?? 5000);
   }
 
   /**

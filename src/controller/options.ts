@@ -1,6 +1,6 @@
 /** How to create a `Controller` and how to start each of its workers. */
 import type { BackendKind } from "../backend/index.ts";
-import type { Structured } from "../bus/codec.ts";
+import type { Encodable, Structured } from "../bus/codec.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
 import type { WorkerInit } from "../runtime/protocol.ts";
 import type { ControllerListener } from "./events.ts";
@@ -27,13 +27,13 @@ export interface ControllerOptions {
 }
 
 /** How to start one worker. */
-export interface AddWorkerOptions {
+export interface AddWorkerOptions<Config = Structured> {
   /** The worker module (its URL or absolute path); it must call `defineWorker`. */
   module: string | URL;
   /** The export holding the definition, when the module defines several. Default "default". */
   exportName?: string;
-  /** Passed to the module's factory. */
-  config?: Structured;
+  /** Passed to the module's factory (its type: the module's `Config`; checked by the codec). */
+  config?: Config & Encodable<Config>;
   /** Tick interval in ms; 0 disables ticks. Default 100. */
   tickMs?: number;
   /** Stats window in ms. Default 1000. */
@@ -63,6 +63,13 @@ export interface AddWorkerOptions {
    * file is complete once the worker has stopped. For debugging: it costs a copy per packet.
    */
   pcap?: string;
+  /**
+   * Catch payload views kept past their handler (`PayloadGuard`): each received packet's bytes
+   * are overwritten with 0xDB once its handler returns, and sending a view of them later fails
+   * the task that sent it with a `PayloadKeptError` naming it. For tests and debugging: it costs
+   * a copy per packet. Default: on when the environment variable `BUN_SANSIO_CHECK_PAYLOADS` is 1.
+   */
+  checkPayloads?: boolean;
 }
 
 /** The bus layout `options` ask for; throws a RangeError for a `maxWorkers` out of range. */
@@ -106,6 +113,7 @@ export function workerInit(
     maxQueuedBytes: shared.maxQueuedBytes,
     maxHeapBytes: (options.maxHeapMb ?? 0) * 2 ** 20,
     pcap: options.pcap === undefined ? undefined : pcapPath(options.pcap, w.index),
+    checkPayloads: options.checkPayloads ?? process.env.BUN_SANSIO_CHECK_PAYLOADS === "1",
     ledgerOwner: w.ledgerOwner,
     stats: w.stats,
     roster: shared.roster,

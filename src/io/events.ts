@@ -71,9 +71,9 @@ export type NetEvent =
     }
   /**
    * A datagram, valid until the handler returns: the backend refills this same object for its
-   * next datagram, `data` is a view into a receive buffer, and `from` is the backend's, overwritten
-   * by a later datagram (after at least `recvBuffers` - 1 more on io_uring, with the next batch on
-   * epoll). Copy what you keep: `data.slice()`, `from.copy()`, never the objects. `size` is the
+   * next datagram and `data` is a view into a receive buffer (copy what you keep: `data.slice()`,
+   * never the objects). `from` is a value: keep it as long as you like (the same peer's datagrams
+   * share one `SocketAddr`; never write its `raw`). `size` is the
    * datagram's real size; `truncated` says `data` holds only its first bytes because the receive
    * buffer was smaller.
    */

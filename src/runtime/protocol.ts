@@ -79,6 +79,8 @@ export interface WorkerInit {
   readonly maxHeapBytes: number;
   /** Where the worker records its traffic (a pcap file), or undefined. */
   readonly pcap: string | undefined;
+  /** Whether received payloads are guarded (`PayloadGuard`). */
+  readonly checkPayloads: boolean;
   /** The native ledger owner the worker thread records its fds under. */
   readonly ledgerOwner: number;
   readonly stats: SharedArrayBuffer;

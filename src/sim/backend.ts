@@ -17,7 +17,9 @@ import {
   type EventSink,
   zeroStats,
 } from "../backend/backend.ts";
+import { PayloadKeptError } from "../backend/payload-guard.ts";
 import { SocketAddr } from "../io/addr.ts";
+import { AddressBook } from "../io/addr-book.ts";
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
 import { simError } from "./errors.ts";
 import type { SimBinding, SimHost } from "./host.ts";
@@ -119,10 +121,13 @@ export class SimBackend implements Backend {
     readonly data: Uint8Array;
   }[] = [];
   readonly #arena: Uint8Array;
-  readonly #from = SocketAddr.parse("0.0.0.0", 0);
+  /** Source addresses as values, as the kernel backends give them. */
+  readonly #addrs = new AddressBook();
   readonly #udp: UdpPacket;
   readonly #tun: TunPacket;
   #closedDrops = 0;
+  /** True while a packet's handler runs (its payload may be sent without a copy). */
+  #handling = false;
   #closed = false;
 
   /** A backend on `host` of `network`. Throws a RangeError for a `recvBufferSize` below 256. */
@@ -137,7 +142,7 @@ export class SimBackend implements Backend {
     this.#udp = {
       kind: "udp-packet",
       socket: 0,
-      from: this.#from,
+      from: SocketAddr.parse("0.0.0.0", 0),
       data: empty,
       size: 0,
       truncated: false,
@@ -148,6 +153,18 @@ export class SimBackend implements Backend {
   /** See `Backend.act` and the class comment. */
   act(owner: number, action: NetAction): void {
     if (!this.#closed) dispatchAction(this.#actions, owner, action);
+  }
+
+  /**
+   * True when `data` is a view of the receive arena (sent without a copy); throws a
+   * `PayloadKeptError` for one kept past its handler (as `PayloadGuard` does on a real backend).
+   */
+  #zeroCopy(data: Uint8Array): boolean {
+    if (data.buffer !== this.#arena.buffer) return false;
+    if (this.#handling) return true;
+    throw new PayloadKeptError(
+      "a view of a received packet's payload was sent after its handler returned, when its buffer is already reused: copy what you keep (data.slice())",
+    );
   }
 
   readonly #actions: ActionHandler = {
@@ -263,7 +280,7 @@ export class SimBackend implements Backend {
     } else if (tooLarge !== undefined) {
       this.#refuse(sock.owner, { kind: "udp-send-error", socket: id, error: tooLarge });
     } else {
-      const zeroCopy = data.buffer === this.#arena.buffer;
+      const zeroCopy = this.#zeroCopy(data);
       this.#ops.push({ op: "send", sock, to: to.copy(), data: data.slice(), zeroCopy });
     }
   }
@@ -299,7 +316,7 @@ export class SimBackend implements Backend {
     } else if (tooLarge !== undefined) {
       this.#refuse(device.owner, { kind: "tun-send-error", device: id, error: tooLarge });
     } else {
-      const zeroCopy = data.buffer === this.#arena.buffer;
+      const zeroCopy = this.#zeroCopy(data);
       this.#ops.push({ op: "write", device, data: data.slice(), zeroCopy });
     }
   }
@@ -373,9 +390,8 @@ export class SimBackend implements Backend {
       if (sock.state !== "open") continue;
       const e = this.#udp;
       e.socket = sock.id;
-      this.#from.raw.set(from.raw);
+      e.from = this.#addrs.at(new DataView(from.raw.buffer, from.raw.byteOffset), 0);
       delivered += this.#deliverBytes(sock.owner, e, data, this.#arena.length - UDP_HEADROOM);
-      this.#from.raw.fill(0);
     }
     for (const device of [...this.#devices.values()]) {
       if (device.state !== "open") continue;
@@ -412,8 +428,13 @@ export class SimBackend implements Backend {
     e.size = bytes.length;
     e.truncated = length < bytes.length;
     if (e.truncated) this.#counters.truncated++;
-    this.#deliver(owner, e);
-    this.#arena.fill(POISON, 0, length);
+    this.#handling = true;
+    try {
+      this.#deliver(owner, e);
+    } finally {
+      this.#handling = false;
+      this.#arena.fill(POISON, 0, length);
+    }
     return 1;
   }
 

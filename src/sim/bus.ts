@@ -3,7 +3,7 @@
  * pub/sub) carried in memory on the simulated clock, with a fixed latency.
  */
 
-import type { Structured } from "../bus/codec.ts";
+import { JsonBytesCodec, type Structured } from "../bus/codec.ts";
 import { Subscriptions } from "../bus/subscriptions.ts";
 import type { BusControl, WorkerInput } from "../worker/inner.ts";
 
@@ -45,6 +45,7 @@ export class SimBus {
   #changes: ViewChange[] = [];
 
   /** A bus whose messages take `latencyMs` (≥ 0) of virtual time. */
+  readonly #codec = new JsonBytesCodec();
   constructor(latencyMs: number) {
     if (!(latencyMs >= 0)) throw new RangeError(`bus latency must be ≥ 0 ms, not ${latencyMs}`);
     this.#latencyMs = latencyMs;
@@ -91,6 +92,14 @@ export class SimBus {
     }
   }
 
+  /**
+   * `data` through the bus codec, as the real bus and control rings carry it: a copy, and a
+   * TypeError naming the path for a value the codec cannot carry.
+   */
+  copy(data: Structured): Structured {
+    return this.#codec.decode(this.#codec.encode(data));
+  }
+
   /** When the next message or subscription change is due (∞ when none is on its way). */
   nextDue(): number {
     return Math.min(this.#inFlight[0]?.at ?? Infinity, this.#changes[0]?.at ?? Infinity);
@@ -127,7 +136,8 @@ export class SimBus {
     channel: number,
     data: Structured,
   ): void {
+    const copy = this.copy(data);
     // one fixed latency: appending keeps the queue in time order, and sends in order per pair
-    this.#inFlight.push({ at, to, input: { kind: "bus", from, via, channel, data } });
+    this.#inFlight.push({ at, to, input: { kind: "bus", from, via, channel, data: copy } });
   }
 }

@@ -201,10 +201,7 @@ export class FaultBackend extends BackendMiddleware {
     else if (x < drop + exhaust) this.#counts.exhausted++;
     else if (x < drop + exhaust + delay) {
       this.#counts.delayed++;
-      const copy =
-        event.kind === "udp-packet"
-          ? { ...event, data: event.data.slice(), from: event.from.copy() }
-          : { ...event, data: event.data.slice() };
+      const copy = { ...event, data: event.data.slice() };
       this.#held.push({ due: this.#o.clock() + (this.#o.delayMs ?? 10), owner, event: copy });
     } else if (x < drop + exhaust + delay + truncate && event.data.length > 0) {
       this.#counts.truncated++;

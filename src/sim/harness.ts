@@ -273,7 +273,18 @@ export class SimHarness {
       this.#apply(w, out);
   }
 
+  /** Carries out one output as the worker loop would; a failure as the loop reports it. */
   #apply(w: Worker, out: WorkerOutput): void {
+    try {
+      this.#carry(w, out);
+    } catch (error) {
+      if (w.inner.outputFailed?.(this.network.now, error) === true) return;
+      this.#trace(w, `-> worker-error ${String(error)}`);
+      w.reports.push({ kind: "worker-error", error });
+    }
+  }
+
+  #carry(w: Worker, out: WorkerOutput): void {
     switch (out.kind) {
       case "net":
         this.#trace(w, `-> ${describe(out.action)}${out.owner === 0 ? "" : ` owner=${out.owner}`}`);
@@ -281,7 +292,7 @@ export class SimHarness {
         return;
       case "external":
         this.#trace(w, `-> external ${format(out.data)}`);
-        w.external.push(out.data);
+        w.external.push(this.#bus.copy(out.data));
         return;
       case "task-error":
         this.#trace(w, `-> task-error ${out.task}: ${String(out.error)}`);
@@ -289,22 +300,20 @@ export class SimHarness {
         return;
       case "bus":
         this.#trace(w, `-> bus ${describe(out.control)}`);
-        try {
-          this.#bus.send(this.network.now, w.index, out.control);
-        } catch (error) {
-          this.#trace(w, `-> worker-error ${String(error)}`);
-          w.reports.push({ kind: "worker-error", error });
-        }
+        this.#bus.send(this.network.now, w.index, out.control);
         return;
       case "tasks":
         this.#trace(w, `-> tasks ${describe(out.message)}`);
-        w.fromTasks.push(out.message);
+        w.fromTasks.push(
+          this.#bus.copy(out.message as unknown as Structured) as unknown as FromTasks,
+        );
         return;
-      case "spawn":
-        if (this.#stopping)
-          this.#trace(w, `-> spawn refused (shutting down) ${format(out.config)}`);
-        else this.spawn(out.config);
+      case "spawn": {
+        const config = this.#bus.copy(out.config);
+        if (this.#stopping) this.#trace(w, `-> spawn refused (shutting down) ${format(config)}`);
+        else this.spawn(config);
         return;
+      }
     }
   }
 

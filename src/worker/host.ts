@@ -7,6 +7,7 @@ import { heapSize } from "bun:jsc";
 import type { EventSink } from "../backend/backend.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import { createBackend } from "../backend/index.ts";
+import { withPayloadGuard } from "../backend/payload-guard.ts";
 import { withPcap } from "../backend/pcap.ts";
 import type { Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
@@ -29,7 +30,7 @@ import { WorkerLoop } from "./loop.ts";
 const DEFINITION = Symbol.for("bun-sansio.worker-definition");
 
 /** A worker module's default export, made by `defineWorker`. */
-export interface WorkerDefinition<Config extends Structured = Structured> {
+export interface WorkerDefinition<Config = Structured> {
   readonly [DEFINITION]: true;
   /** Builds the inner of one worker. */
   readonly factory: WorkerFactory<Config>;
@@ -48,7 +49,7 @@ let listening = false;
  * Pass the module's URL to `Controller.addWorker`. Imported on the main thread it only returns
  * the definition; inside a Bun Worker started by a controller it also runs that worker.
  */
-export function defineWorker<Config extends Structured = Structured>(
+export function defineWorker<Config = Structured>(
   factory: WorkerFactory<Config>,
 ): WorkerDefinition<Config> {
   const definition: WorkerDefinition<Config> = { [DEFINITION]: true, factory };
@@ -117,7 +118,8 @@ async function start(init: WorkerInit): Promise<void> {
             },
             (line) => send({ op: "error", error: { name: "BackendFallback", message: line } }),
           );
-        return init.pcap === undefined ? make(onEvent) : withPcap(make, init.pcap)(onEvent);
+        const recorded = init.pcap === undefined ? make : withPcap(make, init.pcap);
+        return (init.checkPayloads ? withPayloadGuard(recorded) : recorded)(onEvent);
       },
     });
     endpoint.setWakeHandle(loop.backend.wakeHandle);

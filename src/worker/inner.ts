@@ -128,12 +128,16 @@ export interface WorkerInner {
   nextDeadline?(): number;
   /** The deadline from `nextDeadline` has come. */
   onDeadline?(now: number): void;
+  /**
+   * The output last popped could not be carried out (the bus codec refused its data, a record
+   * too large for the bus): return true when the inner has dealt with it (the grouped worker
+   * fails the task that made it, with a task error naming it); otherwise, or without this
+   * method, it is reported as a worker error.
+   */
+  outputFailed?(now: number, error: unknown): boolean;
   /** Counters the worker's stats carry (stale deliveries dropped, late replies dropped). */
   counters?(): { readonly staleDrops: number; readonly lateReplies: number };
 }
 
 /** Builds the inner of worker `index` from the config given to `Controller.addWorker`. */
-export type WorkerFactory<Config extends Structured = Structured> = (
-  index: number,
-  config: Config,
-) => WorkerInner;
+export type WorkerFactory<Config = Structured> = (index: number, config: Config) => WorkerInner;

@@ -288,7 +288,7 @@ export class WorkerLoop {
       try {
         this.#apply(out);
       } catch (e) {
-        this.#reportError(e);
+        if (inner.outputFailed?.(now, e) !== true) this.#reportError(e);
       }
     }
   }

@@ -8,7 +8,6 @@ import {
   type ControllerEvent,
   openFileDescriptors,
   SpawnError,
-  type Structured,
   type TaskAddress,
 } from "../../src/index.ts";
 import { lab } from "../controller/lab.ts";
@@ -32,8 +31,6 @@ async function reported(log: EventLog, a: TaskAddress, what: string | RegExp): P
   );
 }
 
-const cmd = (c: ProbeCommand) => c as unknown as Structured;
-
 describe("grouped workers under the controller", () => {
   test("spawnTask resolves with the address; messages carry it both ways; calls are answered", async () => {
     const { controller, log } = await lab(2, { worker: { module: PROBES } });
@@ -43,7 +40,7 @@ describe("grouped workers under the controller", () => {
     await reported(log, a, 'born "alpha"');
     const born = log.events.find((e) => e.kind === "message" && e.from?.id === a.id) as Message;
     expect(born.worker).toBe(a.worker);
-    expect(controller.sendToTask(b, cmd({ op: "tell", to: a.id, text: "hello" }))).toBe("sent");
+    expect(controller.sendToTask(b, { op: "tell", to: a.id, text: "hello" })).toBe("sent");
     await reported(log, a, `message from ${b}: hello`);
     expect(await controller.call(a, "ping")).toBe("re: ping");
     await expect(controller.spawnTask("nope")).rejects.toThrow(SpawnError);
@@ -52,10 +49,10 @@ describe("grouped workers under the controller", () => {
   test("a call times out, and fails at once for an ended task", async () => {
     const { controller, log } = await lab(2, { worker: { module: PROBES } });
     const a = await controller.spawnTask("probe");
-    controller.sendToTask(a, cmd({ op: "answer-after", ms: -1 }));
+    controller.sendToTask(a, { op: "answer-after", ms: -1 });
     const slow = controller.call(a, "?", { timeoutMs: 100 });
     await expect(slow).rejects.toThrow(`call to ${a} timed out after 100 ms`);
-    controller.sendToTask(a, cmd({ op: "finish" }));
+    controller.sendToTask(a, { op: "finish" });
     await log.until("a finished", () => controller.stats()[a.worker]?.tasks === 0);
     await expect(controller.call(a, "?")).rejects.toThrow(`no task ${a}: it has ended`);
   });
@@ -63,7 +60,7 @@ describe("grouped workers under the controller", () => {
   test("a call to a task on a worker that is terminated fails with the reason, and later calls at once", async () => {
     const { controller } = await lab(2, { worker: { module: PROBES } });
     const b = await controller.spawnTask("probe");
-    controller.sendToTask(b, cmd({ op: "answer-after", ms: -1 }));
+    controller.sendToTask(b, { op: "answer-after", ms: -1 });
     // settled into a value, not awaited through expect(): the rejection comes only after terminate
     const pending = controller.call(b, "?", { timeoutMs: 60_000 }).then(
       () => "answered",
@@ -85,17 +82,45 @@ describe("grouped workers under the controller", () => {
     const a = await controller.spawnTask("probe");
     await reported(log, a, "born null");
     const fds = openFileDescriptors();
-    controller.sendToTask(a, cmd({ op: "listen", socket: 0, port: 0 }));
+    controller.sendToTask(a, { op: "listen", socket: 0, port: 0 });
     await reported(log, a, /^listen 0: ok \d+$/);
     expect(openFileDescriptors()).toBe(fds + 1);
-    controller.sendToTask(a, cmd({ op: "throw" }));
+    controller.sendToTask(a, { op: "throw" });
     await log.until("the task error", () => log.events.some((e) => e.kind === "task-error"));
     expect(log.events.find((e) => e.kind === "task-error")).toMatchObject({
       worker: 0,
       task: `probe ${a}`,
     });
     await log.until("the socket closed", () => openFileDescriptors() === fds);
-    controller.sendToTask(a, cmd({ op: "finish" }));
+    controller.sendToTask(a, { op: "finish" });
     await log.until("a stale drop counted", () => (controller.stats()[0]?.staleDrops ?? 0) === 1);
+  });
+
+  test("with checkPayloads, a payload view kept past its drain and sent later fails the task that kept it, named; a typed message needs no cast", async () => {
+    const { controller, log } = await lab(1, {
+      worker: { module: PROBES, checkPayloads: true },
+    });
+    const a = await controller.spawnTask("probe");
+    const b = await controller.spawnTask("probe");
+    const command: ProbeCommand = { op: "listen", socket: 0, port: 0 };
+    controller.sendToTask(a, command);
+    controller.sendToTask(b, { op: "listen", socket: 0, port: 0 });
+    await reported(log, a, /^listen 0: ok \d+$/);
+    const port = Number(
+      said(log, a)
+        .find((s) => s.startsWith("listen 0: ok"))
+        ?.slice(13),
+    );
+    controller.sendToTask(a, { op: "keep" });
+    controller.sendToTask(b, { op: "send", socket: 0, port, text: "kept" });
+    await reported(log, a, "packet on 0: kept");
+    controller.sendToTask(a, { op: "send-kept", socket: 0 });
+    await log.until("the task error", () => log.events.some((e) => e.kind === "task-error"));
+    const error = log.events.find((e) => e.kind === "task-error");
+    expect(error).toMatchObject({ task: `probe ${a}`, error: { name: "Error" } });
+    expect(error?.kind === "task-error" && error.error.message).toBe(
+      `probe ${a}: an output could not be sent: a view of received packet #1's payload was sent after its handler returned, when its buffer is already reused: copy what you keep (data.slice())`,
+    );
+    expect(said(log, b).filter((s) => s.startsWith("packet"))).toEqual([]);
   });
 });

@@ -203,6 +203,57 @@ describe("the grouped worker", () => {
     expect(said(b).at(-1)).toBe(`message from ${b}: still here`);
   });
 
+  test("a payload view kept past its drain and sent later fails the task that kept it, by name; its kept source address is still right", () => {
+    const { h, spawn, tell, said, settle, inners } = probes(1);
+    const a = spawn();
+    const b = spawn();
+    tell(a, { op: "listen", socket: 0, port: 5000 });
+    tell(b, { op: "listen", socket: 3, port: 5001 });
+    tell(a, { op: "keep" });
+    settle();
+    tell(b, { op: "send", socket: 3, port: 5000, text: "first" });
+    settle();
+    tell(b, { op: "send", socket: 3, port: 5000, text: "second" });
+    settle();
+    tell(a, { op: "send-kept", socket: 0 });
+    settle();
+    // the source kept with the first packet is a value: still b's port after the second
+    expect(said(a).slice(-3)).toEqual([
+      "packet on 0: first",
+      "packet on 0: second",
+      "kept from 127.0.0.1:5001",
+    ]);
+    expect(
+      h.reports(0).map((r) => [r.kind === "task-error" ? r.task : r.kind, String(r.error)]),
+    ).toEqual([
+      [
+        `probe ${a}`,
+        `Error: probe ${a}: an output could not be sent: a view of a received packet's payload was sent after its handler returned, when its buffer is already reused: copy what you keep (data.slice())`,
+      ],
+    ]);
+    expect(said(b).filter((s) => s.startsWith("packet"))).toEqual([]);
+    expect(inners[0]?.tasks()).toBe(1);
+  });
+
+  test("a message the bus cannot carry fails the task that sent it, naming it and the path", () => {
+    const { h, spawn, tell, said, settle } = probes(2);
+    const a = spawn();
+    const b = spawn();
+    expect([a.worker, b.worker]).toEqual([0, 1]);
+    tell(a, { op: "tell-unencodable", to: b.id });
+    tell(a, { op: "tell", to: b.id, text: "never sent: a is gone" });
+    settle();
+    const reports = h.reports(0);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ kind: "task-error", task: `probe ${a}` });
+    expect(String(reports[0]?.error)).toMatch(
+      new RegExp(
+        `^Error: probe ${a.toString().replace(/[#/]/g, "\\$&")}: an output could not be sent: .*function`,
+      ),
+    );
+    expect(said(b)).toEqual(["born null"]);
+  });
+
   test("a task that ends owing an answer: the runtime answers for it", () => {
     const { h, spawn, tell } = probes(1);
     const a = spawn();

@@ -28,7 +28,13 @@ export type ProbeCommand =
   | { op: "finish" }
   | { op: "throw" }
   /** Answer calls after this many ms (0: at once; -1: never). */
-  | { op: "answer-after"; ms: number };
+  | { op: "answer-after"; ms: number }
+  /** Keep the next packet's payload view (a misuse) and its source address. */
+  | { op: "keep" }
+  /** Send the kept view (a misuse: its buffer is reused) to the kept source, from `socket`. */
+  | { op: "send-kept"; socket: number }
+  /** Send task `to` a message the bus codec cannot carry (a function, behind a cast). */
+  | { op: "tell-unencodable"; to: number };
 
 /** What a probe reports: `[its address id, what]`. */
 export type ProbeReport = readonly [number, string];
@@ -39,6 +45,8 @@ export class Probe implements AppTask {
   readonly #id: number;
   readonly #pendingAnswers: { call: number; data: Structured; at: number }[] = [];
   #answerAfter = 0;
+  #keep = false;
+  #kept: { data: Uint8Array; from: SocketAddr } | undefined;
   #done = false;
 
   constructor(
@@ -58,6 +66,8 @@ export class Probe implements AppTask {
       case "net": {
         const e = input.event;
         if (e.kind === "udp-packet") {
+          if (this.#keep) this.#kept = { data: e.data, from: e.from };
+          this.#keep = false;
           this.#report(`packet on ${e.socket}: ${new TextDecoder().decode(e.data)}`);
         } else if (e.kind === "udp-listen-result") {
           this.#report(`listen ${e.socket}: ${e.error?.code ?? `ok ${e.local?.port}`}`);
@@ -154,6 +164,26 @@ export class Probe implements AppTask {
         throw new Error(`probe ${this.context.address} was told to throw`);
       case "answer-after":
         this.#answerAfter = c.ms;
+        return;
+      case "keep":
+        this.#keep = true;
+        return;
+      case "send-kept": {
+        const kept = this.#kept;
+        if (kept === undefined) throw new Error("nothing kept");
+        this.#report(`kept from ${kept.from}`);
+        out.push({
+          kind: "net",
+          action: { kind: "udp-send", socket: c.socket, to: kept.from, data: kept.data },
+        });
+        return;
+      }
+      case "tell-unencodable":
+        out.push({
+          kind: "send",
+          to: TaskAddress.of(c.to),
+          data: { f: () => 1 } as unknown as Structured,
+        });
         return;
     }
   }

@@ -53,7 +53,7 @@ export class Harness {
     const onEvent: EventSink = (_owner, e) => {
       if (e.kind === "udp-packet") {
         this.onPacket?.(e);
-        this.events.push({ ...e, data: e.data.slice(), from: e.from.copy() });
+        this.events.push({ ...e, data: e.data.slice() });
       } else if (e.kind === "tun-packet") {
         this.events.push({ ...e, data: e.data.slice() });
         this.onTunPacket?.(e);
