@@ -48,7 +48,7 @@ export class TaskAddress {
 
   /** The address packed as `id`; throws a RangeError when `id` is not one. */
   static of(id: number): TaskAddress {
-    if (!Number.isSafeInteger(id) || id < 0 || id >= WORKER_SHIFT * ADDRESS_LIMITS.workers) {
+    if (!isAddressId(id)) {
       throw new RangeError(`${String(id)} is not a task address id`);
     }
     return new TaskAddress(workerOf(id), groupOf(id), slotOf(id), generationOf(id));
@@ -63,6 +63,11 @@ export class TaskAddress {
   toString(): string {
     return `w${this.worker}/g${this.group}/s${this.slot}#${this.generation}`;
   }
+}
+
+/** True when `id` can be a task address's packed id (what `TaskAddress.of` takes). */
+export function isAddressId(id: unknown): id is number {
+  return Number.isSafeInteger(id) && (id as number) >= 0 && (id as number) < WORKER_SHIFT * ADDRESS_LIMITS.workers;
 }
 
 /** The worker index of a packed address, without making the address. */

@@ -7,7 +7,7 @@ import type { Structured } from "../bus/codec.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
 import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
-import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
+import { groupOf, isAddressId, slotOf, TaskAddress, workerOf } from "./address.ts";
 import { Calls, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
@@ -378,6 +378,11 @@ export class GroupedWorker implements WorkerInner {
   }
 
   #fromBus(from: number, channel: number, e: Envelope): void {
+    if (!wellFormed(e)) {
+      // not a grouped worker's message (a hand-written worker's, say): dropped and counted
+      this.#stale++;
+      return;
+    }
     switch (e[0]) {
       case "m": {
         const to = this.#record(e[1]);
@@ -519,6 +524,23 @@ export class GroupedWorker implements WorkerInner {
         error: new Error(`spawn failed: ${error}`),
       });
     }
+  }
+}
+
+/** Whether `e`, from the bus, has the shape of an `Envelope` (ids are checked where used). */
+function wellFormed(e: unknown): e is Envelope {
+  if (!Array.isArray(e)) return false;
+  switch (e[0]) {
+    case "m":
+      return e.length === 4 && typeof e[1] === "number" && isAddressId(e[2]);
+    case "c":
+      return e.length === 5 && typeof e[1] === "number" && typeof e[2] === "number" && isAddressId(e[3]);
+    case "r":
+      return e.length === 4 && typeof e[1] === "number" && typeof e[2] === "boolean";
+    case "p":
+      return e.length === 3 && isAddressId(e[1]);
+    default:
+      return false;
   }
 }
 

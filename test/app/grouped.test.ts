@@ -254,6 +254,31 @@ describe("the grouped worker", () => {
     expect(said(b)).toEqual(["born null"]);
   });
 
+  test("bus messages that are not a grouped worker's are dropped and counted, never fatal", () => {
+    const { spawn, tell, said, inners, network } = probes(1);
+    const a = spawn();
+    const inner = inners[0] as GroupedWorker;
+    const hostile: Structured[] = [
+      null,
+      [],
+      "m",
+      { 0: "m" },
+      ["m", a.id],
+      ["m", a.id, -1, "bad sender"],
+      ["c", 1, a.id, 2 ** 60, "?"],
+      ["r", "1", true, null],
+      ["p", 1.5, "x"],
+      ["zz", 1, 2, 3],
+    ];
+    for (const data of hostile) {
+      inner.onEvent(network.now, { kind: "bus", from: 1, via: "direct", channel: -1, data });
+      expect(inner.popOutput(network.now)).toBeUndefined();
+    }
+    expect(inner.counters().staleDrops).toBe(hostile.length);
+    tell(a, { op: "tell", to: a.id, text: "still serving" });
+    expect(said(a).at(-1)).toBe(`message from ${a}: still serving`);
+  });
+
   test("a task that ends owing an answer: the runtime answers for it", () => {
     const { h, spawn, tell } = probes(1);
     const a = spawn();

@@ -29,12 +29,26 @@ export type ProbeCommand =
   | { op: "throw" }
   /** Answer calls after this many ms (0: at once; -1: never). */
   | { op: "answer-after"; ms: number }
+  /** Call `to` `count` times, `window` calls in flight; reports "calls: ok/failed/wrong". */
+  | { op: "call-many"; to: number; count: number; window: number }
+  /** Keep the worker busy (no progress) for `ms`. */
+  | { op: "block"; ms: number }
   /** Keep the next packet's payload view (a misuse) and its source address. */
   | { op: "keep" }
   /** Send the kept view (a misuse: its buffer is reused) to the kept source, from `socket`. */
   | { op: "send-kept"; socket: number }
   /** Send task `to` a message the bus codec cannot carry (a function, behind a cast). */
   | { op: "tell-unencodable"; to: number };
+
+/** A "call-many" under way. */
+interface ManyCalls {
+  readonly to: TaskAddress;
+  readonly count: number;
+  next: number;
+  ok: number;
+  failed: number;
+  wrong: number;
+}
 
 /** What a probe reports: `[its address id, what]`. */
 export type ProbeReport = readonly [number, string];
@@ -46,6 +60,7 @@ export class Probe implements AppTask {
   readonly #pendingAnswers: { call: number; data: Structured; at: number }[] = [];
   #answerAfter = 0;
   #keep = false;
+  #many: ManyCalls | undefined;
   #kept: { data: Uint8Array; from: SocketAddr } | undefined;
   #done = false;
 
@@ -89,6 +104,10 @@ export class Probe implements AppTask {
         }
         return;
       case "reply":
+        if (this.#many !== undefined && input.tag >= 1_000_000) {
+          this.#manyReply(input.tag - 1_000_000, input.ok ? input.data : undefined);
+          return;
+        }
         this.#report(
           input.ok
             ? `reply ${input.tag}: ${String(input.data)}`
@@ -168,6 +187,20 @@ export class Probe implements AppTask {
       case "keep":
         this.#keep = true;
         return;
+      case "block": {
+        const until = performance.now() + c.ms;
+        while (performance.now() < until) {
+          // busy, as a task stuck in a loop would be
+        }
+        this.#report("unblocked");
+        return;
+      }
+      case "call-many": {
+        const to = TaskAddress.of(c.to);
+        this.#many = { to, next: 0, count: c.count, ok: 0, failed: 0, wrong: 0 };
+        for (let i = 0; i < Math.min(c.window, c.count); i++) this.#callNext();
+        return;
+      }
       case "send-kept": {
         const kept = this.#kept;
         if (kept === undefined) throw new Error("nothing kept");
@@ -186,6 +219,24 @@ export class Probe implements AppTask {
         });
         return;
     }
+  }
+
+  #callNext(): void {
+    const m = this.#many;
+    if (m === undefined || m.next >= m.count) return;
+    const i = m.next++;
+    this.#out.push({ kind: "call", to: m.to, data: i, tag: 1_000_000 + i, timeoutMs: 30_000 });
+  }
+
+  #manyReply(i: number, data: Structured): void {
+    const m = this.#many as ManyCalls;
+    if (data === undefined) m.failed++;
+    else if (data === `re: ${i}`) m.ok++;
+    else m.wrong++;
+    if (m.ok + m.failed + m.wrong === m.count) {
+      this.#report(`calls: ${m.ok}/${m.failed}/${m.wrong}`);
+      this.#many = undefined;
+    } else this.#callNext();
   }
 
   onShutdown(): void {
