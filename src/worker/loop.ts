@@ -130,9 +130,10 @@ export class WorkerLoop {
     const live = this.#live;
     for (;;) {
       live[LiveCell.loops] = ++this.#loops;
-      endpoint.poll(this.#onBus);
+      // the clock before the bus: what arrives while the worker slept is handled at its time
       now = clock();
       this.#now = now;
+      endpoint.poll(this.#onBus);
       if (now >= nextTick) {
         inner.onTick(now);
         this.#drain(now);

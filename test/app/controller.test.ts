@@ -123,4 +123,22 @@ describe("grouped workers under the controller", () => {
     );
     expect(said(log, b).filter((s) => s.startsWith("packet"))).toEqual([]);
   });
+
+  test("a message that arrives while the worker sleeps is handled at its own time: a timer set from it is not early", async () => {
+    const { controller, log } = await lab(1, {
+      worker: { module: PROBES, tickMs: 0, statsMs: 1000 },
+    });
+    const a = await controller.spawnTask("probe");
+    await reported(log, a, "born null");
+    await Bun.sleep(600); // the worker sleeps (no tick, no deadline) on purpose
+    const sent = performance.now();
+    controller.sendToTask(a, { op: "timer", inMs: 200 });
+    await reported(log, a, /^timer /);
+    const at = Number(
+      said(log, a)
+        .find((s) => s.startsWith("timer "))
+        ?.slice(6),
+    );
+    expect(at).toBeGreaterThanOrEqual(sent + 200 - 1);
+  });
 });
