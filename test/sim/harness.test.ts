@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type LoadResult, LoadWorker } from "../../examples/udp-echo-client-worker.ts";
-import { EchoWorker } from "../../examples/udp-echo-worker.ts";
+import echo from "../../examples/udp-echo-worker.ts";
 import {
   type FaultOptions,
   type LinkOptions,
@@ -31,7 +31,7 @@ function echoRun(seed: number, link: LinkOptions, serverFaults?: Omit<FaultOptio
   const h = new SimHarness(network);
   h.add({
     host: serverHost,
-    inner: new EchoWorker({ host: "10.0.0.2", port: 4000 }),
+    inner: echo.factory(0, { host: "10.0.0.2", port: 4000 }),
     ...(serverFaults === undefined
       ? {}
       : { wrap: (make) => withFaults(make, { ...serverFaults, clock: network.clock }) }),
