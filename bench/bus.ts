@@ -18,7 +18,7 @@ import {
   createRing,
   RingProducer,
 } from "../src/index.ts";
-import { finish, fmt, quick, type Result } from "./lib/report.ts";
+import { finish, fmt, percentile, quick, type Result } from "./lib/report.ts";
 
 const PEER = new URL("./lib/bus-peer.ts", import.meta.url).href;
 
@@ -129,10 +129,6 @@ async function postRate(size: number, count: number): Promise<Rate> {
   return measureOnce(p, count, () => {
     for (let i = 0; i < count; i++) p.worker.postMessage(payload);
   });
-}
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 /** Half round trips (us) between two Workers that both park (blocking) between messages. */

@@ -72,3 +72,8 @@ export function finish(bench: string, results: Result[], ratios: Record<string, 
     }),
   );
 }
+
+/** The `q` quantile (0..1) of `sorted` (ascending), by nearest rank; 0 for an empty list. */
+export function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
