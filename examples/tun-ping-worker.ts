@@ -1,22 +1,21 @@
 /**
- * The TUN ping responder's worker: binds one queue of the device and answers what
+ * The TUN ping responder's worker: one task binds one queue of the device and answers what
  * `PingResponder` answers, writing each reply straight from the receive buffer it arrived in.
- * Everything else is dropped and counted by reason. It reports "bound" (or "bind-failed") and,
+ * Everything else is dropped and counted by reason. The task reports "bound" (or "bind-failed") and,
  * every tick and at shutdown, its counters to the controller.
  */
 import {
-  defineWorker,
-  type NetEvent,
-  type Structured,
-  type WorkerInner,
-  type WorkerInput,
-  type WorkerOutput,
+  type AppTask,
+  defineTasks,
+  type NetAction,
+  Outbox,
+  type TaskInput,
+  type TaskOutput,
 } from "bun-sansio";
 import { type Drop, PingResponder, type Verdict } from "./ping-responder.ts";
 
 /** What the program passes to each worker. */
 export interface PingConfig {
-  readonly [key: string]: Structured;
   /** The queue file descriptor this worker reads and writes. */
   readonly fd: number;
   /** The kernel side's address and prefix ("10.77.0.1/24"). */
@@ -50,8 +49,8 @@ export function zeroCounters(): PingCounters {
 }
 
 /** Answers pings on one queue; see the module comment. */
-export class PingWorker implements WorkerInner {
-  readonly #out: WorkerOutput[] = [];
+export class Ping implements AppTask<PingReport> {
+  readonly #out = new Outbox<TaskOutput<PingReport>>();
   readonly #responder: PingResponder;
   readonly #counters = zeroCounters();
   #bound = false;
@@ -59,30 +58,14 @@ export class PingWorker implements WorkerInner {
 
   constructor(config: PingConfig) {
     this.#responder = new PingResponder(config.address, config.mode);
-    this.#out.push({
-      kind: "net",
-      owner: 0,
-      action: { kind: "tun-bind", device: DEVICE, fd: config.fd },
-    });
-  }
-
-  tasks(): number {
-    return this.#bound ? 1 : 0;
-  }
-
-  isEmpty(): boolean {
-    return !this.#bound && this.#out.length === 0;
-  }
-
-  spawn(): void {
-    throw new Error("the ping worker has no spawnable tasks");
+    this.#net({ kind: "tun-bind", device: DEVICE, fd: config.fd });
   }
 
   onTick(): void {
     this.#report({ event: "counters", counters: { ...this.#counters } });
   }
 
-  onEvent(_now: number, input: WorkerInput): void {
+  onEvent(_now: number, input: TaskInput<PingReport>): void {
     if (input.kind !== "net") return;
     const e = input.event;
     if (e.kind === "tun-packet") {
@@ -90,40 +73,17 @@ export class PingWorker implements WorkerInner {
       const verdict = e.truncated ? "truncated" : this.#responder.answer(e.data);
       this.#counters[verdict]++;
       if (verdict === "echo-reply" || verdict === "arp-reply") {
-        this.#out.push({
-          kind: "net",
-          owner: 0,
-          action: { kind: "tun-send", device: DEVICE, data: e.data },
-        });
+        this.#net({ kind: "tun-send", device: DEVICE, data: e.data });
       }
-      return;
-    }
-    this.#onControl(e);
-  }
-
-  onShutdown(): void {
-    this.#closing = true;
-    if (this.#bound) {
-      this.#out.push({ kind: "net", owner: 0, action: { kind: "tun-unbind", device: DEVICE } });
-    }
-    this.onTick();
-  }
-
-  popOutput(): WorkerOutput | undefined {
-    return this.#out.shift();
-  }
-
-  #onControl(e: NetEvent): void {
-    if (e.kind === "tun-bind-result") {
+    } else if (e.kind === "tun-bind-result") {
       if (e.error !== undefined) {
         this.#report({ event: "bind-failed", code: e.error.code, message: e.error.message });
+        this.#closing = true;
         return;
       }
       this.#bound = true;
       this.#report({ event: "bound" });
-      if (this.#closing) {
-        this.#out.push({ kind: "net", owner: 0, action: { kind: "tun-unbind", device: DEVICE } });
-      }
+      if (this.#closing) this.#net({ kind: "tun-unbind", device: DEVICE });
     } else if (e.kind === "tun-send-error") {
       this.#counters["write-errors"]++;
     } else if (e.kind === "tun-unbound") {
@@ -134,9 +94,30 @@ export class PingWorker implements WorkerInner {
     }
   }
 
+  onShutdown(): void {
+    this.#closing = true;
+    if (this.#bound) this.#net({ kind: "tun-unbind", device: DEVICE });
+    this.onTick();
+  }
+
+  popOutput(): TaskOutput<PingReport> | undefined {
+    return this.#out.shift();
+  }
+
+  isEmpty(): boolean {
+    return this.#closing && !this.#bound && this.#out.length === 0;
+  }
+
+  #net(action: NetAction): void {
+    this.#out.push({ kind: "net", action });
+  }
+
   #report(report: PingReport): void {
-    this.#out.push({ kind: "external", data: report });
+    this.#out.push({ kind: "controller", data: report });
   }
 }
 
-export default defineWorker<PingConfig>((_index, config) => new PingWorker(config));
+export default defineTasks<PingConfig>(
+  { ping: (config: PingConfig) => new Ping(config) },
+  { start: (_index, config) => [{ task: "ping", config }] },
+);
