@@ -204,9 +204,12 @@ export class WorkerLoop {
 
   readonly #onNet = (owner: number, event: NetEvent): void => {
     if (this.#waiting) {
-      // the first event after a wait: time has moved on (one clock read per batch of events)
+      // the first event after a wait: time has moved on (one clock read per batch of events),
+      // and the bus first: what another worker did before its packet reached us (subscribing to
+      // a channel, say) is seen before the packet is handled
       this.#waiting = false;
       this.#now = this.#o.clock();
+      this.#endpoint.poll(this.#onBus);
     }
     if (this.#dead) return;
     const input = this.#net;

@@ -141,4 +141,28 @@ describe("grouped workers under the controller", () => {
     );
     expect(at).toBeGreaterThanOrEqual(sent + 200 - 1);
   });
+
+  test("a subscription made before a datagram is seen by the worker the datagram wakes: its publish in reply reaches the subscriber, every time", async () => {
+    const { controller, log } = await lab(2, { worker: { module: PROBES } });
+    const s = await controller.spawnTask("probe");
+    const p = await controller.spawnTask("probe");
+    expect(s.worker).not.toBe(p.worker);
+    controller.sendToTask(p, { op: "listen", socket: 0, port: 0 });
+    controller.sendToTask(s, { op: "listen", socket: 0, port: 0 });
+    await reported(log, p, /^listen 0: ok \d+$/);
+    await reported(log, s, /^listen 0: ok \d+$/);
+    const port = Number(
+      said(log, p)
+        .find((x) => x.startsWith("listen 0: ok"))
+        ?.slice(13),
+    );
+    controller.sendToTask(p, { op: "publish-packets" });
+    const ROUNDS = 100;
+    for (let i = 1; i <= ROUNDS; i++) {
+      // subscribe, then send: the publish the datagram causes must find the subscription
+      controller.sendToTask(s, { op: "subscribe", channel: i });
+      controller.sendToTask(s, { op: "send", socket: 0, port, text: String(i) });
+      await reported(log, s, `channel ${i} from ${p}: ${i}`);
+    }
+  }, 30_000);
 });

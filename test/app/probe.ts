@@ -31,6 +31,8 @@ export type ProbeCommand =
   | { op: "answer-after"; ms: number }
   /** Call `to` `count` times, `window` calls in flight; reports "calls: ok/failed/wrong". */
   | { op: "call-many"; to: number; count: number; window: number }
+  /** From now on, publish each received datagram's text on the channel it names (a number). */
+  | { op: "publish-packets" }
   /** Keep the worker busy (no progress) for `ms`. */
   | { op: "block"; ms: number }
   /** Keep the next packet's payload view (a misuse) and its source address. */
@@ -60,6 +62,7 @@ export class Probe implements AppTask {
   readonly #pendingAnswers: { call: number; data: Structured; at: number }[] = [];
   #answerAfter = 0;
   #keep = false;
+  #publishPackets = false;
   #many: ManyCalls | undefined;
   #kept: { data: Uint8Array; from: SocketAddr } | undefined;
   #done = false;
@@ -82,6 +85,11 @@ export class Probe implements AppTask {
         const e = input.event;
         if (e.kind === "udp-packet") {
           if (this.#keep) this.#kept = { data: e.data, from: e.from };
+          if (this.#publishPackets) {
+            const text = new TextDecoder().decode(e.data);
+            this.#out.push({ kind: "publish", channel: Number(text), data: text });
+            return;
+          }
           this.#keep = false;
           this.#report(`packet on ${e.socket}: ${new TextDecoder().decode(e.data)}`);
         } else if (e.kind === "udp-listen-result") {
@@ -186,6 +194,9 @@ export class Probe implements AppTask {
         return;
       case "keep":
         this.#keep = true;
+        return;
+      case "publish-packets":
+        this.#publishPackets = true;
         return;
       case "block": {
         const until = performance.now() + c.ms;
