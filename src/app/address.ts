@@ -67,7 +67,11 @@ export class TaskAddress {
 
 /** True when `id` can be a task address's packed id (what `TaskAddress.of` takes). */
 export function isAddressId(id: unknown): id is number {
-  return Number.isSafeInteger(id) && (id as number) >= 0 && (id as number) < WORKER_SHIFT * ADDRESS_LIMITS.workers;
+  return (
+    Number.isSafeInteger(id) &&
+    (id as number) >= 0 &&
+    (id as number) < WORKER_SHIFT * ADDRESS_LIMITS.workers
+  );
 }
 
 /** The worker index of a packed address, without making the address. */

@@ -534,7 +534,9 @@ function wellFormed(e: unknown): e is Envelope {
     case "m":
       return e.length === 4 && typeof e[1] === "number" && isAddressId(e[2]);
     case "c":
-      return e.length === 5 && typeof e[1] === "number" && typeof e[2] === "number" && isAddressId(e[3]);
+      return (
+        e.length === 5 && typeof e[1] === "number" && typeof e[2] === "number" && isAddressId(e[3])
+      );
     case "r":
       return e.length === 4 && typeof e[1] === "number" && typeof e[2] === "boolean";
     case "p":
