@@ -4,6 +4,7 @@
  */
 export { ADDRESS_LIMITS, TaskAddress } from "./address.ts";
 export { type DefineTasksOptions, defineTasks, type StartTask } from "./define.ts";
+export type { GroupedSpawn } from "./envelope.ts";
 export type { TaskKinds } from "./groups.ts";
 export { Outbox } from "./outbox.ts";
 export type {
@@ -15,4 +16,4 @@ export type {
   TaskInput,
   TaskOutput,
 } from "./task.ts";
-export { type GroupedSpawn, GroupedWorker } from "./worker.ts";
+export { GroupedWorker } from "./worker.ts";

@@ -33,6 +33,15 @@ export type TaskInput<M = Structured> =
   | { readonly kind: "reply"; readonly tag: number; readonly ok: true; readonly data: M }
   /** A call of this task failed: timed out, or its target is gone (`error` says which). */
   | { readonly kind: "reply"; readonly tag: number; readonly ok: false; readonly error: string }
+  /** The task this task spawned with a "spawn" output carrying `tag` runs at `address`. */
+  | {
+      readonly kind: "spawned";
+      readonly tag: number;
+      readonly ok: true;
+      readonly address: TaskAddress;
+    }
+  /** The spawn with `tag` failed (an unknown kind, a factory that threw, no slot left). */
+  | { readonly kind: "spawned"; readonly tag: number; readonly ok: false; readonly error: string }
   /** The deadline this task set with a "timer" output has come (it is cleared). */
   | { readonly kind: "timer"; readonly at: number };
 
@@ -51,11 +60,17 @@ export type TaskOutput<M = Structured> =
   /** Send `data` to every task subscribed to `channel`, on every worker (this task included). */
   | { readonly kind: "publish"; readonly channel: number; readonly data: M }
   /**
-   * Start a task of kind `task` from `config`, on the least-loaded worker. (The config's type
-   * depends on the kind, which TypeScript cannot follow: a config the bus codec cannot carry
-   * fails this task with a task error saying why.)
+   * Start a task of kind `task` from `config`, on the least-loaded worker. With a `tag`, the
+   * outcome comes back as one "spawned" input with that tag: the new task's address, or why it
+   * could not start. (The config's type depends on the kind, which TypeScript cannot follow: a
+   * config the bus codec cannot carry fails this task with a task error saying why.)
    */
-  | { readonly kind: "spawn"; readonly task: string; readonly config: unknown }
+  | {
+      readonly kind: "spawn";
+      readonly task: string;
+      readonly config: unknown;
+      readonly tag?: number;
+    }
   /**
    * Call task `to`: its answer (or the failure: a timeout after `timeoutMs`, the task or its
    * worker gone) comes back as one "reply" input with this `tag`.

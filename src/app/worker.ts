@@ -6,34 +6,25 @@
 import type { Structured } from "../bus/codec.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
-import type { WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
-import { groupOf, isAddressId, slotOf, TaskAddress, workerOf } from "./address.ts";
+import type { FromTasks, WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
+import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
 import { Calls, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
+import {
+  type Envelope,
+  type GroupedSpawn,
+  gone,
+  readSpawn,
+  type Spawn,
+  wellFormed,
+} from "./envelope.ts";
 import { type Group, makeGroups, startTask, type TaskKinds } from "./groups.ts";
+import { LocalInbox } from "./inbox.ts";
 import { NetRoutes } from "./net-routes.ts";
 import { Outbox } from "./outbox.ts";
 import type { TaskRecord } from "./record.ts";
 import type { TaskInput, TaskOutput } from "./task.ts";
-
-/** Bus messages between grouped workers (the `data` of a "direct" or "channel" message). */
-type Envelope =
-  /** A message to task `to` from task `from`. */
-  | readonly ["m", number, number, Structured]
-  /** A call `call` of the sending worker to task `to` from task `from`. */
-  | readonly ["c", number, number, number, Structured]
-  /** The answer to call `call` of the receiving worker. */
-  | readonly ["r", number, boolean, Structured]
-  /** A publish from task `from`. */
-  | readonly ["p", number, Structured];
-
-/** A spawn config of a grouped worker: the kind, its config and the controller's ticket. */
-export interface GroupedSpawn {
-  readonly task: string;
-  readonly config?: Structured;
-  readonly ticket?: number;
-}
 
 /**
  * Runs tasks of the given kinds. Contract: the `WorkerInner` contract, plus:
@@ -56,7 +47,7 @@ export class GroupedWorker implements WorkerInner {
   readonly #switcher = new TaskSwitcher();
   readonly #out = new Outbox<WorkerOutput>();
   /** Inputs for local tasks waiting for the current drain to end (never nested in a drain). */
-  readonly #local = new Outbox<{ readonly to: TaskRecord; readonly input: TaskInput }>();
+  readonly #local = new LocalInbox();
   readonly #deadlines = new Deadlines();
   readonly #net: NetRoutes;
   readonly #calls: Calls;
@@ -66,7 +57,6 @@ export class GroupedWorker implements WorkerInner {
   #count = 0;
   #stale = 0;
   #now = 0;
-  #batch = 0;
   /** The task whose output was popped last (undefined: the runtime's own). */
   #made: TaskRecord | undefined;
   // reused objects of the hot path (valid until the next output is popped / the drain ends)
@@ -111,34 +101,32 @@ export class GroupedWorker implements WorkerInner {
   /** Spawns from a `GroupedSpawn` (a "spawn" output or `Controller.spawnTask`). */
   spawn(now: number, config: Structured): void {
     this.#now = now;
-    const spawn = config as unknown as GroupedSpawn;
-    const ticket = typeof spawn?.ticket === "number" ? spawn.ticket : undefined;
-    const g = typeof spawn?.task === "string" ? this.#byKind.get(spawn.task) : undefined;
+    const spawn = readSpawn(config);
+    const g = typeof spawn.task === "string" ? this.#byKind.get(spawn.task) : undefined;
+    const kind = String(spawn.task);
     if (g === undefined) {
-      const error = `no task kind ${JSON.stringify(spawn?.task)} on this worker (kinds: ${[...this.#byKind.keys()].join(", ")})`;
-      this.#spawnFailed(ticket, String(spawn?.task), error);
+      const kinds = [...this.#byKind.keys()].join(", ");
+      this.#spawned(
+        spawn,
+        kind,
+        `no task kind ${JSON.stringify(spawn.task)} on this worker (kinds: ${kinds})`,
+      );
       return;
     }
     const group = this.#groups[g] as Group;
     if (this.#stopping) {
-      this.#spawnFailed(ticket, group.kind, "the worker is shutting down");
+      this.#spawned(spawn, kind, "the worker is shutting down");
       return;
     }
-    const record = startTask(group, this.#index, g, spawn.config ?? null, now);
+    const record = startTask(group, this.#index, g, spawn.config, now);
     if (typeof record === "string") {
-      this.#spawnFailed(ticket, group.kind, record);
+      this.#spawned(spawn, kind, record);
       return;
     }
-    const slot = record.address.slot;
     this.#count++;
-    group.tasks.wake(slot); // what its constructor queued is popped at once
+    group.tasks.wake(record.address.slot); // what its constructor queued is popped at once
     this.#switcher.flagTask(g);
-    if (ticket !== undefined) {
-      this.#out.push({
-        kind: "tasks",
-        message: { op: "spawned", ticket, address: record.address.id },
-      });
-    }
+    this.#spawned(spawn, kind, record.address.id);
   }
 
   onTick(now: number): void {
@@ -242,7 +230,7 @@ export class GroupedWorker implements WorkerInner {
       }
       const g = this.#switcher.current();
       if (g === undefined) {
-        if (!this.#deliverLocal()) return undefined;
+        if (!this.#local.give(this.#give)) return undefined;
         continue;
       }
       const group = this.#groups[g] as Group;
@@ -326,8 +314,12 @@ export class GroupedWorker implements WorkerInner {
           kind: "bus",
           control: { op: "publish", channel: o.channel, data: ["p", r.address.id, o.data] },
         };
-      case "spawn":
-        return { kind: "spawn", config: { task: o.task, config: o.config as Structured } };
+      case "spawn": {
+        const config: GroupedSpawn = { task: o.task, config: o.config as Structured };
+        const asked =
+          o.tag === undefined ? config : { ...config, parent: r.address.id, tag: o.tag };
+        return { kind: "spawn", config: asked as unknown as Structured };
+      }
       case "call": {
         const target = o.to;
         const problem = this.#unreachable(target);
@@ -403,6 +395,14 @@ export class GroupedWorker implements WorkerInner {
       case "r":
         this.#calls.settle(e[1], e[2], e[3], (r, input) => this.#queue(r, input));
         return;
+      case "s": {
+        const to = this.#record(e[1]);
+        if (to === undefined) this.#stale++;
+        else if (typeof e[3] === "number") {
+          this.#queue(to, { kind: "spawned", tag: e[2], ok: true, address: TaskAddress.of(e[3]) });
+        } else this.#queue(to, { kind: "spawned", tag: e[2], ok: false, error: e[3] });
+        return;
+      }
       case "p": {
         const subscribers = this.#channels.of(channel);
         if (subscribers === undefined) return;
@@ -418,28 +418,12 @@ export class GroupedWorker implements WorkerInner {
     }
   }
 
-  /**
-   * Gives the queued local inputs to their tasks, as many as it can without giving a task a
-   * second input before its outputs for the first are popped (a channel's fan-out is given
-   * whole, so its outputs come in the two-level order); false when there were none.
-   */
-  #deliverLocal(): boolean {
-    const batch = ++this.#batch;
-    let given = false;
-    for (let next = this.#local.peek(); next !== undefined; next = this.#local.peek()) {
-      if (next.to.batch === batch) break;
-      this.#local.shift();
-      next.to.batch = batch;
-      this.#deliver(next.to, next.input);
-      given = true;
-    }
-    return given;
-  }
-
   /** An input for a task, given once the current drain has no flagged task left. */
   #queue(r: TaskRecord, input: TaskInput): void {
-    this.#local.push({ to: r, input });
+    this.#local.queue(r, input);
   }
+
+  readonly #give = (r: TaskRecord, input: TaskInput): void => this.#deliver(r, input);
 
   /**
    * Sends the answer to call `owed`: to the controller (worker -1), to a caller on this worker,
@@ -514,44 +498,30 @@ export class GroupedWorker implements WorkerInner {
     }
   }
 
-  #spawnFailed(ticket: number | undefined, kind: string, error: string): void {
+  /**
+   * Tells who asked for a spawn its outcome (the new task's address id, or why it failed): the
+   * controller by its ticket, a task by a "spawned" input wherever it is; a failure nobody asked
+   * about is a task error.
+   */
+  #spawned(spawn: Spawn, kind: string, outcome: number | string): void {
+    const { ticket, parent, tag } = spawn;
     if (ticket !== undefined) {
-      this.#out.push({ kind: "tasks", message: { op: "spawn-failed", ticket, error } });
-    } else {
+      const message: FromTasks =
+        typeof outcome === "number"
+          ? { op: "spawned", ticket, address: outcome }
+          : { op: "spawn-failed", ticket, error: outcome };
+      this.#out.push({ kind: "tasks", message });
+    } else if (parent !== undefined && tag !== undefined) {
+      const why =
+        typeof outcome === "number" ? outcome : `spawn of a ${kind} task failed: ${outcome}`;
+      const out = this.#sendTo(TaskAddress.of(parent), ["s", parent, tag, why]);
+      if (out !== undefined) this.#out.push(out);
+    } else if (typeof outcome === "string") {
       this.#out.push({
         kind: "task-error",
         task: kind,
-        error: new Error(`spawn failed: ${error}`),
+        error: new Error(`spawn failed: ${outcome}`),
       });
     }
   }
-}
-
-/** Whether `e`, from the bus, has the shape of an `Envelope` (ids are checked where used). */
-function wellFormed(e: unknown): e is Envelope {
-  if (!Array.isArray(e)) return false;
-  switch (e[0]) {
-    case "m":
-      return e.length === 4 && typeof e[1] === "number" && isAddressId(e[2]);
-    case "c":
-      return (
-        e.length === 5 && typeof e[1] === "number" && typeof e[2] === "number" && isAddressId(e[3])
-      );
-    case "r":
-      return e.length === 4 && typeof e[1] === "number" && typeof e[2] === "boolean";
-    case "p":
-      return e.length === 3 && isAddressId(e[1]);
-    default:
-      return false;
-  }
-}
-
-function gone(id: number): string {
-  let name: string;
-  try {
-    name = TaskAddress.of(id).toString();
-  } catch {
-    name = String(id);
-  }
-  return `no task ${name}: it has ended`;
 }

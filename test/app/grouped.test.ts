@@ -293,17 +293,28 @@ describe("the grouped worker", () => {
     });
   });
 
-  test("a task spawns a task; an unknown kind is refused with the kinds there are", () => {
-    const { h, spawn, tell, settle } = probes(2);
+  test("a task spawns a task and learns its address (or why not); an unknown kind is refused with the kinds there are", () => {
+    const { h, spawn, tell, settle, said } = probes(2);
     const a = spawn();
-    tell(a, { op: "spawn", config: "child" });
+    tell(a, { op: "spawn", config: "child", tag: 5 });
+    tell(a, { op: "spawn", config: "untold" });
     settle();
     const born = h.fromTasks(1).filter((m) => m.op === "message");
-    expect(born.map((m) => (m as unknown as { data: ProbeReport }).data[1])).toEqual([
-      'born "child"',
+    const reports = born.map((m) => (m as unknown as { data: ProbeReport }).data);
+    expect(reports.map((r) => r[1])).toEqual(['born "child"']);
+    const child = TaskAddress.of((reports[0] as ProbeReport)[0]);
+    expect(child.worker).toBe(1);
+    tell(a, { op: "spawn", config: null, kind: "nope", tag: 6 });
+    settle();
+    expect(said(a).slice(1)).toEqual([
+      `spawned 5: ${child}`,
+      'spawn 6 failed: spawn of a nope task failed: no task kind "nope" on this worker (kinds: probe, other)',
     ]);
-    h.spawn({ task: "nope", config: null, ticket: 99 });
-    expect(h.fromTasks(0).at(-1)).toEqual({
+    tell(child, { op: "tell", to: a.id, text: "hello parent" });
+    settle();
+    expect(said(a).at(-1)).toBe(`message from ${child}: hello parent`);
+    const w = h.spawn({ task: "nope", config: null, ticket: 99 });
+    expect(h.fromTasks(w).at(-1)).toEqual({
       op: "spawn-failed",
       ticket: 99,
       error: 'no task kind "nope" on this worker (kinds: probe, other)',

@@ -24,7 +24,7 @@ export type ProbeCommand =
   | { op: "publish"; channel: number; text: string }
   | { op: "tell"; to: number; text: string }
   | { op: "call"; to: number; text: string; timeoutMs: number; tag: number }
-  | { op: "spawn"; config: Structured }
+  | { op: "spawn"; config: Structured; kind?: string; tag?: number }
   | { op: "finish" }
   | { op: "throw" }
   /** Answer calls after this many ms (0: at once; -1: never). */
@@ -122,6 +122,13 @@ export class Probe implements AppTask {
             : `failed ${input.tag}: ${input.error}`,
         );
         return;
+      case "spawned":
+        this.#report(
+          input.ok
+            ? `spawned ${input.tag}: ${input.address}`
+            : `spawn ${input.tag} failed: ${input.error}`,
+        );
+        return;
       case "timer": {
         this.#report(`timer ${input.at}`);
         for (const p of this.#pendingAnswers.splice(0)) {
@@ -182,7 +189,12 @@ export class Probe implements AppTask {
         });
         return;
       case "spawn":
-        out.push({ kind: "spawn", task: "probe", config: c.config });
+        out.push({
+          kind: "spawn",
+          task: c.kind ?? "probe",
+          config: c.config,
+          ...(c.tag === undefined ? {} : { tag: c.tag }),
+        });
         return;
       case "finish":
         this.#done = true;

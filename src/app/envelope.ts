@@ -1,0 +1,89 @@
+/**
+ * What grouped workers send each other over the bus (the `data` of a "direct" or "channel"
+ * message), and what a grouped spawn config holds. Anything else that arrives is not theirs.
+ */
+import type { Structured } from "../bus/codec.ts";
+import { isAddressId, TaskAddress } from "./address.ts";
+
+/** Bus messages between grouped workers (the `data` of a "direct" or "channel" message). */
+export type Envelope =
+  /** A message to task `to` from task `from`. */
+  | readonly ["m", number, number, Structured]
+  /** A call `call` of the sending worker to task `to` from task `from`. */
+  | readonly ["c", number, number, number, Structured]
+  /** The answer to call `call` of the receiving worker. */
+  | readonly ["r", number, boolean, Structured]
+  /** A publish from task `from`. */
+  | readonly ["p", number, Structured]
+  /** The outcome of task `to`'s spawn `tag`: the new task's address id, or why it failed. */
+  | readonly ["s", number, number, number | string];
+
+/** A spawn config of a grouped worker: the kind, its config and the controller's ticket. */
+export interface GroupedSpawn {
+  readonly task: string;
+  readonly config?: Structured;
+  readonly ticket?: number;
+  /** The spawning task's address id and its tag, when a task asked for the outcome. */
+  readonly parent?: number;
+  readonly tag?: number;
+}
+
+/** A spawn config as read: the kind asked for, its config, and who wants the outcome. */
+export interface Spawn {
+  readonly task: unknown;
+  readonly config: Structured;
+  /** The controller's ticket (`Controller.spawnTask`). */
+  readonly ticket: number | undefined;
+  /** The spawning task's address id and tag (a "spawn" output with a `tag`). */
+  readonly parent: number | undefined;
+  readonly tag: number | undefined;
+}
+
+/** Reads a spawn config defensively (it may come from a hand-written worker). */
+export function readSpawn(config: Structured): Spawn {
+  const s = (typeof config === "object" && config !== null ? config : {}) as Partial<GroupedSpawn>;
+  return {
+    task: s.task,
+    config: s.config ?? null,
+    ticket: typeof s.ticket === "number" ? s.ticket : undefined,
+    parent: isAddressId(s.parent) ? s.parent : undefined,
+    tag: typeof s.tag === "number" ? s.tag : undefined,
+  };
+}
+
+/** Whether `e`, from the bus, has the shape of an `Envelope` (ids are checked where used). */
+export function wellFormed(e: unknown): e is Envelope {
+  if (!Array.isArray(e)) return false;
+  switch (e[0]) {
+    case "m":
+      return e.length === 4 && typeof e[1] === "number" && isAddressId(e[2]);
+    case "c":
+      return (
+        e.length === 5 && typeof e[1] === "number" && typeof e[2] === "number" && isAddressId(e[3])
+      );
+    case "r":
+      return e.length === 4 && typeof e[1] === "number" && typeof e[2] === "boolean";
+    case "p":
+      return e.length === 3 && isAddressId(e[1]);
+    case "s":
+      return (
+        e.length === 4 &&
+        isAddressId(e[1]) &&
+        typeof e[2] === "number" &&
+        (isAddressId(e[3]) || typeof e[3] === "string")
+      );
+    default:
+      return false;
+  }
+}
+
+/** Why a call to task `id` fails: it has ended. */
+export function gone(id: number): string {
+  let name: string;
+  try {
+    name = TaskAddress.of(id).toString();
+  } catch {
+    name = String(id);
+  }
+  return `no task ${name}: it has ended`;
+}
