@@ -3,11 +3,10 @@
  * UDP socket (SO_REUSEPORT: all gateways share one port), and one session task per client.
  *
  * - Datagram → session: the gateway maps each client ("ip:port") to its session's address. A
- *   new client's datagram spawns a session, which the runtime places on the least-loaded worker
- *   without telling the gateway where: the session's first output "attaches" it to its gateway,
- *   which holds the client's lines until then (PENDING at most; after ATTACH_MS it spawns again).
- *   Each line goes to the session as a call; the session sends lines for its client back to the
- *   gateway ("out"), which sends them as datagrams, and "bye" when it ends.
+ *   new client's datagram spawns a session on the least-loaded worker; the runtime tells the
+ *   gateway its address ("spawned"), and the gateway holds the client's lines until then
+ *   (PENDING at most). Each line goes to the session as a call; the session sends lines for its
+ *   client back to the gateway ("out"), which sends them as datagrams, and "bye" when it ends.
  * - Rooms are bus channels, `roomChannel(room)` (a hash); a room line carries the room's name,
  *   so a session ignores another room whose name hashes alike.
  * - Liveness: a call to a session that has ended or thrown fails (at once, or after CALL_MS when
@@ -58,7 +57,7 @@ export type ControlMessage =
 
 /** Session → its gateway. */
 type Upward =
-  | { readonly op: "attach" | "bye"; readonly client: string }
+  | { readonly op: "bye"; readonly client: string }
   | { readonly op: "out"; readonly client: string; readonly text: string };
 /** Gateway → session, a call answered with `State`: one line from the client. */
 type Line = { readonly op: "line"; readonly text: string };
@@ -78,7 +77,6 @@ type SessionConfig = Pick<ChatConfig, "idleMs" | "allowCrash"> & {
 
 const SOCKET = 0;
 const CALL_MS = 2000;
-const ATTACH_MS = 3000;
 const PENDING = 8;
 const NAME = /^[A-Za-z0-9_-]{1,24}$/;
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -91,7 +89,7 @@ export function roomChannel(room: string): number {
   return 1 + (h % MAX_CHANNEL);
 }
 
-type Client = { addr: SocketAddr; session?: TaskAddress; since: number; queue: string[] };
+type Client = { addr: SocketAddr; session?: TaskAddress; queue: string[] };
 type Query = { call: number; left: number; found: SessionInfo[] };
 
 /** Owns its worker's UDP socket and routes each client's lines to its session (see above). */
@@ -99,6 +97,8 @@ export class Gateway implements AppTask<GatewayMessage> {
   readonly #out = new Outbox<TaskOutput<GatewayMessage>>();
   readonly #clients = new Map<string, Client>();
   readonly #calls = new Map<number, { client: string; session: TaskAddress; query?: Query }>();
+  /** Spawns under way: tag → client. */
+  readonly #spawns = new Map<number, string>();
   #tag = 0;
   #rejected = 0;
   #lost = 0;
@@ -113,8 +113,10 @@ export class Gateway implements AppTask<GatewayMessage> {
     this.#net({ kind: "udp-listen", socket: SOCKET, bind, reusePort: true });
   }
 
-  onEvent(now: number, input: TaskInput<GatewayMessage>): void {
-    if (input.kind === "net") this.#onNet(now, input.event);
+  onEvent(_now: number, input: TaskInput<GatewayMessage>): void {
+    if (input.kind === "net") this.#onNet(input.event);
+    else if (input.kind === "spawned")
+      this.#spawned(input.tag, input.ok ? input.address : input.error);
     else if (input.kind === "message" && input.from !== null) this.#upward(input.from, input.data);
     else if (input.kind === "call") {
       const query: Query = { call: input.call, left: 1, found: [] };
@@ -136,12 +138,12 @@ export class Gateway implements AppTask<GatewayMessage> {
     }
   }
 
-  #onNet(now: number, e: NetEvent): void {
+  #onNet(e: NetEvent): void {
     if (e.kind === "udp-packet") {
       if (this.#state !== "open") return; // closing
       if (e.truncated || e.size > this.config.maxBytes) {
         this.#reject(e.from, `datagram too long (${e.size} bytes, max ${this.config.maxBytes})`);
-      } else this.#datagram(now, e.from, e.data);
+      } else this.#datagram(e.from, e.data);
     } else if (e.kind === "udp-listen-result" && e.local !== undefined) {
       this.#state = "open";
       this.#report({ op: "listening", address: e.local.toString(), port: e.local.port });
@@ -156,7 +158,7 @@ export class Gateway implements AppTask<GatewayMessage> {
     }
   }
 
-  #datagram(now: number, from: SocketAddr, data: Uint8Array): void {
+  #datagram(from: SocketAddr, data: Uint8Array): void {
     let text: string;
     try {
       text = UTF8.decode(data).replace(/\r?\n$/, "");
@@ -166,8 +168,8 @@ export class Gateway implements AppTask<GatewayMessage> {
     }
     const key = from.toString();
     let c = this.#clients.get(key);
-    if (c === undefined || (c.session === undefined && now - c.since > ATTACH_MS)) {
-      c = { addr: from, since: now, queue: [] };
+    if (c === undefined) {
+      c = { addr: from, queue: [] };
       this.#clients.set(key, c);
       const { idleMs, allowCrash } = this.config;
       const config: SessionConfig = {
@@ -176,24 +178,34 @@ export class Gateway implements AppTask<GatewayMessage> {
         idleMs,
         allowCrash,
       };
-      this.#out.push({ kind: "spawn", task: "session", config });
+      const tag = ++this.#tag;
+      this.#spawns.set(tag, key);
+      this.#out.push({ kind: "spawn", task: "session", config, tag });
     }
     if (c.session !== undefined) this.#call(key, c.session, { op: "line", text });
     else if (c.queue.length < PENDING) c.queue.push(text);
     else this.#reject(from, "busy: your session is starting");
   }
 
+  /** The session spawned for a client runs at `session` (or could not start: why). */
+  #spawned(tag: number, session: TaskAddress | string): void {
+    const key = this.#spawns.get(tag);
+    this.#spawns.delete(tag);
+    const c = key === undefined ? undefined : this.#clients.get(key);
+    if (key === undefined || c === undefined) return;
+    if (typeof session === "string") {
+      this.#clients.delete(key);
+      this.#reject(c.addr, `no session: ${session}`);
+      return;
+    }
+    c.session = session;
+    for (const text of c.queue.splice(0)) this.#call(key, session, { op: "line", text });
+  }
+
   #upward(from: TaskAddress, m: GatewayMessage): void {
-    if (m.op !== "attach" && m.op !== "out" && m.op !== "bye") return;
+    if (m.op !== "out" && m.op !== "bye") return;
     const c = this.#clients.get(m.client);
-    if (m.op === "attach") {
-      if (c === undefined || c.session !== undefined) {
-        this.#out.push({ kind: "send", to: from, data: { op: "kick", reason: "no such client" } });
-        return;
-      }
-      c.session = from;
-      for (const text of c.queue.splice(0)) this.#call(m.client, from, { op: "line", text });
-    } else if (c?.session?.equals(from) === true) {
+    if (c?.session?.equals(from) === true) {
       if (m.op === "out") this.#send(c.addr, m.text);
       else this.#clients.delete(m.client); // bye
     }
@@ -277,7 +289,6 @@ export class Session implements AppTask<SessionMessage> {
   ) {
     this.#gateway = TaskAddress.of(config.gateway);
     this.#nick = `guest-${context.worker}-${context.address.slot}`;
-    this.#up({ op: "attach", client: config.client });
     this.#heard = context.now;
     this.#out.push({ kind: "timer", at: context.now + config.idleMs });
   }
