@@ -81,6 +81,12 @@ export class NetRoutes {
     truncated: false,
   };
   readonly #inbound = { record: null as unknown as TaskRecord, event: null as unknown as NetEvent };
+  readonly #refuse: (r: TaskRecord, event: NetEvent) => void;
+
+  /** Routes whose refusals (`outbound`) `refuse` gives to the task as the event it gets instead. */
+  constructor(refuse: (r: TaskRecord, event: NetEvent) => void) {
+    this.#refuse = refuse;
+  }
 
   /** True when no id is open or closing. */
   isEmpty(): boolean {
@@ -89,18 +95,14 @@ export class NetRoutes {
 
   /**
    * `action` of task `r` with worker-wide ids (a reused object for sends: carry it out before
-   * the next call), or undefined when it is refused: then `refuse` is given the event the task
-   * gets instead (an unknown id, an id already in use).
+   * the next call), or undefined when it is refused: then the task is given the event it gets
+   * instead (an unknown id, an id already in use) through the constructor's `refuse`.
    */
-  outbound(
-    r: TaskRecord,
-    action: NetAction,
-    refuse: (event: NetEvent) => void,
-  ): NetAction | undefined {
+  outbound(r: TaskRecord, action: NetAction): NetAction | undefined {
     switch (action.kind) {
       case "udp-send": {
         const id = r.sockets.get(action.socket);
-        if (id === undefined) return this.#noSocket(action.socket, refuse);
+        if (id === undefined) return this.#noSocket(r, action.socket);
         const send = this.#send;
         send.socket = id;
         send.to = action.to;
@@ -109,7 +111,7 @@ export class NetRoutes {
       }
       case "tun-send": {
         const id = r.devices.get(action.device);
-        if (id === undefined) return this.#noDevice(action.device, refuse);
+        if (id === undefined) return this.#noDevice(r, action.device);
         const send = this.#tunSend;
         send.device = id;
         send.data = action.data;
@@ -117,21 +119,21 @@ export class NetRoutes {
       }
       case "udp-send-many": {
         const id = r.sockets.get(action.socket);
-        if (id === undefined) return this.#noSocket(action.socket, refuse);
+        if (id === undefined) return this.#noSocket(r, action.socket);
         return { ...action, socket: id };
       }
       case "udp-send-batch": {
         const packets = [];
         for (const p of action.packets) {
           const id = r.sockets.get(p.socket);
-          if (id === undefined) this.#noSocket(p.socket, refuse);
+          if (id === undefined) this.#noSocket(r, p.socket);
           else packets.push({ socket: id, to: p.to, data: p.data });
         }
         return packets.length === 0 ? undefined : { kind: "udp-send-batch", packets };
       }
       case "udp-listen": {
         if (r.sockets.has(action.socket)) {
-          refuse({
+          this.#refuse(r, {
             kind: "udp-listen-result",
             socket: action.socket,
             error: socketIdInUse(action.socket),
@@ -145,7 +147,7 @@ export class NetRoutes {
       case "udp-unlisten": {
         const id = r.sockets.get(action.socket);
         if (id === undefined || this.#startClose(this.#sockets, id)) {
-          refuse({
+          this.#refuse(r, {
             kind: "udp-closed",
             socket: action.socket,
             error: socketNotOpen(action.socket),
@@ -156,7 +158,7 @@ export class NetRoutes {
       }
       case "tun-bind": {
         if (r.devices.has(action.device)) {
-          refuse({
+          this.#refuse(r, {
             kind: "tun-bind-result",
             device: action.device,
             error: deviceIdInUse(action.device),
@@ -170,7 +172,7 @@ export class NetRoutes {
       case "tun-unbind": {
         const id = r.devices.get(action.device);
         if (id === undefined || this.#startClose(this.#devices, id)) {
-          refuse({
+          this.#refuse(r, {
             kind: "tun-unbound",
             device: action.device,
             error: deviceNotBound(action.device),
@@ -287,13 +289,13 @@ export class NetRoutes {
     return false;
   }
 
-  #noSocket(local: number, refuse: (event: NetEvent) => void): undefined {
-    refuse({ kind: "udp-send-error", socket: local, error: socketNotOpen(local) });
+  #noSocket(r: TaskRecord, local: number): undefined {
+    this.#refuse(r, { kind: "udp-send-error", socket: local, error: socketNotOpen(local) });
     return undefined;
   }
 
-  #noDevice(local: number, refuse: (event: NetEvent) => void): undefined {
-    refuse({ kind: "tun-send-error", device: local, error: deviceNotBound(local) });
+  #noDevice(r: TaskRecord, local: number): undefined {
+    this.#refuse(r, { kind: "tun-send-error", device: local, error: deviceNotBound(local) });
     return undefined;
   }
 }

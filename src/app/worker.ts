@@ -76,7 +76,7 @@ export class GroupedWorker implements WorkerInner {
     this.#groups = makeGroups(kinds);
     for (const [g, group] of this.#groups.entries()) this.#byKind.set(group.kind, g);
     this.#switcher.setTasks(this.#groups.length);
-    this.#net = new NetRoutes();
+    this.#net = new NetRoutes((r, event) => this.#queue(r, { kind: "net", event }));
     this.#calls = new Calls(this.#deadlines);
   }
 
@@ -292,9 +292,7 @@ export class GroupedWorker implements WorkerInner {
   #carry(now: number, r: TaskRecord, o: TaskOutput): WorkerOutput | undefined {
     switch (o.kind) {
       case "net": {
-        const action = this.#net.outbound(r, o.action, (event) =>
-          this.#queue(r, { kind: "net", event }),
-        );
+        const action = this.#net.outbound(r, o.action);
         if (action === undefined) return undefined;
         const netOut = this.#netOut;
         netOut.owner = r.address.id;
