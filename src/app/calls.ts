@@ -63,10 +63,13 @@ export class Calls {
     return call;
   }
 
-  /** The answer to call `call` arrived (`ok`: `data` is the answer, else the error text). */
-  settle(call: number, ok: boolean, data: Structured, deliver: Deliver): void {
+  /**
+   * The answer to call `call` arrived from worker `from` (`ok`: `data` is the answer, else the
+   * error text); one from another worker than the call went to is dropped and counted as late.
+   */
+  settle(call: number, from: number, ok: boolean, data: Structured, deliver: Deliver): void {
     const p = this.#pending.get(call);
-    if (p === undefined) {
+    if (p === undefined || p.worker !== from) {
       this.late++;
       return;
     }

@@ -62,7 +62,12 @@ export function wellFormed(e: unknown): e is Envelope {
         e.length === 5 && typeof e[1] === "number" && typeof e[2] === "number" && isAddressId(e[3])
       );
     case "r":
-      return e.length === 4 && typeof e[1] === "number" && typeof e[2] === "boolean";
+      // a failure's data is its error text
+      return (
+        e.length === 4 &&
+        typeof e[1] === "number" &&
+        (e[2] === true || (e[2] === false && typeof e[3] === "string"))
+      );
     case "p":
       return e.length === 3 && isAddressId(e[1]);
     case "s":

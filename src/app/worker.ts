@@ -59,6 +59,8 @@ export class GroupedWorker implements WorkerInner {
   #now = 0;
   /** The task whose output was popped last (undefined: the runtime's own). */
   #made: TaskRecord | undefined;
+  /** The call the output popped last answers, if it is an answer. */
+  #answering: Owed | undefined;
   // reused objects of the hot path (valid until the next output is popped / the drain ends)
   readonly #netOut: { kind: "net"; owner: number; action: NetAction } = {
     kind: "net",
@@ -103,7 +105,7 @@ export class GroupedWorker implements WorkerInner {
     this.#now = now;
     const spawn = readSpawn(config);
     const g = typeof spawn.task === "string" ? this.#byKind.get(spawn.task) : undefined;
-    const kind = String(spawn.task);
+    const kind = typeof spawn.task === "string" ? spawn.task : (JSON.stringify(spawn.task) ?? "?");
     if (g === undefined) {
       const kinds = [...this.#byKind.keys()].join(", ");
       this.#spawned(
@@ -222,6 +224,7 @@ export class GroupedWorker implements WorkerInner {
 
   popOutput(now: number): WorkerOutput | undefined {
     this.#now = now;
+    this.#answering = undefined;
     for (;;) {
       const own = this.#out.shift();
       if (own !== undefined) {
@@ -272,11 +275,16 @@ export class GroupedWorker implements WorkerInner {
     this.#now = now;
     const r = this.#made;
     this.#made = undefined;
+    const owed = this.#answering;
+    this.#answering = undefined;
     if (r === undefined || !r.alive) return false;
     const why = error instanceof Error ? error.message : String(error);
     this.#out.push(
       this.#fail(r, new Error(`${r.name}: an output could not be sent: ${why}`, { cause: error })),
     );
+    // its caller still gets an answer
+    if (owed !== undefined)
+      this.#answer(owed, false, `${r.name} could not send its answer: ${why}`);
     return true;
   }
 
@@ -336,9 +344,13 @@ export class GroupedWorker implements WorkerInner {
             `${r.name} answered call ${o.call}, which it does not owe (answered twice, or never given)`,
           );
         }
-        if (o.kind === "reply") this.#answer(owed, true, o.data);
-        else this.#answer(owed, false, o.error);
-        return undefined;
+        // returned, not queued: an answer the bus cannot carry fails this task (`outputFailed`)
+        const out =
+          o.kind === "reply"
+            ? this.#answerOut(owed, true, o.data)
+            : this.#answerOut(owed, false, o.error);
+        if (out !== undefined) this.#answering = owed;
+        return out;
       }
       case "timer":
         this.#setTimer(r, o.at);
@@ -391,7 +403,7 @@ export class GroupedWorker implements WorkerInner {
         return;
       }
       case "r":
-        this.#calls.settle(e[1], e[2], e[3], (r, input) => this.#queue(r, input));
+        this.#calls.settle(e[1], from, e[2], e[3], this.#queueTo);
         return;
       case "s": {
         const to = this.#record(e[1]);
@@ -416,6 +428,8 @@ export class GroupedWorker implements WorkerInner {
     }
   }
 
+  readonly #queueTo = (r: TaskRecord, input: TaskInput): void => this.#queue(r, input);
+
   /** An input for a task, given once the current drain has no flagged task left. */
   #queue(r: TaskRecord, input: TaskInput): void {
     this.#local.queue(r, input);
@@ -428,19 +442,26 @@ export class GroupedWorker implements WorkerInner {
    * or over the bus to the caller's worker.
    */
   #answer(owed: Owed, ok: boolean, data: Structured): void {
-    if (owed.worker < 0) {
-      this.#out.push({
-        kind: "tasks",
-        message: ok
-          ? { op: "reply", call: owed.id, ok: true, data }
-          : { op: "reply", call: owed.id, ok: false, error: String(data) },
-      });
-    } else if (owed.worker === this.#index) {
-      this.#calls.settle(owed.id, ok, data, (r, input) => this.#queue(r, input));
-    } else {
-      const reply: Envelope = ["r", owed.id, ok, data];
-      this.#out.push({ kind: "bus", control: { op: "direct", worker: owed.worker, data: reply } });
+    const out = this.#answerOut(owed, ok, data);
+    if (out !== undefined) this.#out.push(out);
+  }
+
+  /** What `#answer` sends, as the output that sends it (undefined: settled on this worker). */
+  #answerOut(owed: Owed, ok: boolean, data: Structured): WorkerOutput | undefined {
+    if (owed.worker === this.#index) {
+      this.#calls.settle(owed.id, this.#index, ok, data, this.#queueTo);
+      return undefined;
     }
+    if (owed.worker >= 0) {
+      const reply: Envelope = ["r", owed.id, ok, data];
+      return { kind: "bus", control: { op: "direct", worker: owed.worker, data: reply } };
+    }
+    return {
+      kind: "tasks",
+      message: ok
+        ? { op: "reply", call: owed.id, ok: true, data }
+        : { op: "reply", call: owed.id, ok: false, error: String(data) },
+    };
   }
 
   /** Gives `input` to `r` now (never while `r` is being drained) and flags it. */

@@ -164,8 +164,11 @@ export class WorkerLoop {
       const timeout = sleep ? Math.max(0, Math.ceil(wake - clock())) : 0;
       live[LiveCell.parkedUntil] = timeout > 0 ? clock() + timeout : 0;
       this.#waiting = true;
-      this.backend.poll(timeout);
-      this.#waiting = false;
+      try {
+        this.backend.poll(timeout);
+      } finally {
+        this.#waiting = false;
+      }
       live[LiveCell.parkedUntil] = 0;
       endpoint.endWait();
     }
@@ -203,6 +206,7 @@ export class WorkerLoop {
   }
 
   readonly #onNet = (owner: number, event: NetEvent): void => {
+    if (this.#dead) return;
     if (this.#waiting) {
       // the first event after a wait: time has moved on (one clock read per batch of events),
       // and the bus first: what another worker did before its packet reached us (subscribing to
@@ -211,7 +215,6 @@ export class WorkerLoop {
       this.#now = this.#o.clock();
       this.#endpoint.poll(this.#onBus);
     }
-    if (this.#dead) return;
     const input = this.#net;
     input.owner = owner;
     input.event = event;

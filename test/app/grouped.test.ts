@@ -269,14 +269,48 @@ describe("the grouped worker", () => {
       ["r", "1", true, null],
       ["p", 1.5, "x"],
       ["zz", 1, 2, 3],
+      ["r", 0, false, JSON.parse('{"toString":0}')],
+      ["s", a.id, 1, JSON.parse('{"toString":0}')],
     ];
     for (const data of hostile) {
       inner.onEvent(network.now, { kind: "bus", from: 1, via: "direct", channel: -1, data });
       expect(inner.popOutput(network.now)).toBeUndefined();
     }
     expect(inner.counters().staleDrops).toBe(hostile.length);
+    // a spawn config whose kind is not a string, nor even printable
+    inner.spawn(network.now, JSON.parse('{"task":{"toString":0}}'));
+    expect(inner.popOutput(network.now)).toMatchObject({
+      kind: "task-error",
+      task: '{"toString":0}',
+    });
     tell(a, { op: "tell", to: a.id, text: "still serving" });
     expect(said(a).at(-1)).toBe(`message from ${a}: still serving`);
+  });
+
+  test("an answer the bus cannot carry fails the task that gave it, and its caller is answered at once", () => {
+    const { h, spawn, tell, settle } = probes(2);
+    const a = spawn();
+    const b = spawn();
+    tell(b, { op: "answer-after", ms: -2 });
+    h.toTasks(b.worker, { op: "call", call: 7, to: b.id, data: "?" });
+    tell(a, { op: "call", to: b.id, text: "from a", timeoutMs: 1000, tag: 3 });
+    settle();
+    expect(h.fromTasks(b.worker).filter((m) => m.op === "reply")).toEqual([
+      {
+        op: "reply",
+        call: 7,
+        ok: false,
+        error: expect.stringContaining(`probe ${b} could not send its answer: `),
+      },
+    ]);
+    expect(h.reports(b.worker).map((r) => (r.kind === "task-error" ? r.task : r.kind))).toEqual([
+      `probe ${b}`,
+    ]);
+    // a's call reached b after b had failed: it fails at once as a call to an ended task
+    const aSaid = h
+      .fromTasks(a.worker)
+      .flatMap((m) => (m.op === "message" ? [(m.data as ProbeReport)[1]] : []));
+    expect(aSaid.at(-1)).toBe(`failed 3: no task ${b}: it has ended`);
   });
 
   test("a task that ends owing an answer: the runtime answers for it", () => {

@@ -27,7 +27,7 @@ export type ProbeCommand =
   | { op: "spawn"; config: Structured; kind?: string; tag?: number }
   | { op: "finish" }
   | { op: "throw" }
-  /** Answer calls after this many ms (0: at once; -1: never). */
+  /** Answer calls after this many ms (0: at once; -1: never; -2: with a value the bus refuses). */
   | { op: "answer-after"; ms: number }
   /** Call `to` `count` times, `window` calls in flight; reports "calls: ok/failed/wrong". */
   | { op: "call-many"; to: number; count: number; window: number }
@@ -105,6 +105,9 @@ export class Probe implements AppTask {
       case "call":
         if (this.#answerAfter === 0) {
           this.#out.push({ kind: "reply", call: input.call, data: `re: ${String(input.data)}` });
+        } else if (this.#answerAfter === -2) {
+          const data = { when: new Date(0) } as unknown as Structured;
+          this.#out.push({ kind: "reply", call: input.call, data });
         } else if (this.#answerAfter > 0) {
           const at = now + this.#answerAfter;
           this.#pendingAnswers.push({ call: input.call, data: input.data, at });
