@@ -1,4 +1,5 @@
 /** Which local tasks subscribe to which bus channel, and when the worker's endpoint must follow. */
+import { MAX_CHANNEL } from "../bus/endpoint.ts";
 import type { WorkerOutput } from "../worker/inner.ts";
 import type { TaskRecord } from "./record.ts";
 
@@ -11,10 +12,12 @@ import type { TaskRecord } from "./record.ts";
 export class LocalChannels {
   readonly #byChannel = new Map<number, Set<TaskRecord>>();
 
-  /** Task `r` subscribes to `channel` (an integer ≥ 0; throws a RangeError otherwise). */
+  /** Task `r` subscribes to `channel` (an integer 0..MAX_CHANNEL; throws a RangeError otherwise). */
   subscribe(r: TaskRecord, channel: number): WorkerOutput | undefined {
-    if (!Number.isInteger(channel) || channel < 0) {
-      throw new RangeError(`${r.name}: channel must be an integer ≥ 0, not ${channel}`);
+    if (!Number.isInteger(channel) || channel < 0 || channel > MAX_CHANNEL) {
+      throw new RangeError(
+        `${r.name}: channel must be an integer from 0 to ${MAX_CHANNEL}, not ${channel}`,
+      );
     }
     if (r.channels.has(channel)) return undefined;
     r.channels.add(channel);

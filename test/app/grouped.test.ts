@@ -188,14 +188,21 @@ describe("the grouped worker", () => {
     const { h, inners, spawn, tell, said } = probes(1);
     const a = spawn();
     const b = spawn();
+    const c = spawn();
     tell(a, { op: "subscribe", channel: -1 });
+    tell(c, { op: "subscribe", channel: 2 ** 27 });
     expect(
       h.reports(0).map((r) => [r.kind, r.kind === "task-error" ? r.task : "", String(r.error)]),
     ).toEqual([
       [
         "task-error",
         `probe ${a}`,
-        `RangeError: probe ${a}: channel must be an integer ≥ 0, not -1`,
+        `RangeError: probe ${a}: channel must be an integer from 0 to 134217727, not -1`,
+      ],
+      [
+        "task-error",
+        `probe ${c}`,
+        `RangeError: probe ${c}: channel must be an integer from 0 to 134217727, not 134217728`,
       ],
     ]);
     expect(inners[0]?.tasks()).toBe(1);
