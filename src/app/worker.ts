@@ -198,9 +198,11 @@ export class GroupedWorker implements WorkerInner {
       case "tasks": {
         const m = input.message;
         const record = this.#record(m.to);
-        if (m.op === "message") {
+        if (m.op !== "call") {
           if (record === undefined) this.#stale++;
-          else this.#deliver(record, { kind: "message", from: null, data: m.data });
+          else if (m.op === "message") {
+            this.#deliver(record, { kind: "message", from: null, data: m.data });
+          } else this.#deliver(record, { kind: "spawned", tag: m.tag, ok: false, error: m.error });
           return;
         }
         if (record === undefined) {

@@ -1,4 +1,5 @@
-import type { TaskAddress } from "../app/address.ts";
+import { TaskAddress } from "../app/address.ts";
+import { readSpawn } from "../app/envelope.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import type { Encodable, Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
@@ -420,6 +421,10 @@ export class Controller {
         return;
       case "spawn":
         if (this.#shutdown === undefined) this.#spawnFor(w, message.config);
+        else this.#spawnRefused(w, message.config, "the controller is shutting down");
+        return;
+      case "spawn-refused":
+        this.#spawnRefused(w, message.config, message.why);
         return;
       case "task-error":
         w.taskErrors++;
@@ -459,9 +464,30 @@ export class Controller {
     try {
       this.spawn(config);
     } catch (e) {
+      this.#spawnRefused(from, config, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /**
+   * A spawn was not placed or not handled (worker `from` asked for it, or refused it): whoever
+   * asked is told (the controller's own `spawnTask`, a task's tagged spawn); anything else is a
+   * worker error unless the controller is shutting down.
+   */
+  #spawnRefused(from: WorkerRecord, config: Structured, why: string): void {
+    const { parent, tag, ticket } = readSpawn(config);
+    if (ticket !== undefined) {
+      this.#tasks.receive(from.index, {
+        op: "spawn-failed",
+        ticket,
+        error: `spawn not handled: ${why}`,
+      });
+    } else if (parent !== undefined && tag !== undefined) {
+      const error = `spawn not placed: ${why}`;
+      this.#tasks.refuseSpawn(TaskAddress.of(parent), tag, error);
+    } else if (this.#shutdown === undefined) {
       this.#workerError(from.index, {
         name: "SpawnError",
-        message: `spawn request not placed: ${e instanceof Error ? e.message : String(e)}`,
+        message: `spawn request not placed: ${why}`,
       });
     }
   }

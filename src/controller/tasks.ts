@@ -69,6 +69,12 @@ export class TaskDesk {
     return this.#host.send(to.worker, { op: "message", to: to.id, data });
   }
 
+  /** Tells task `parent` that its spawn `tag` was not placed, and why (a "spawned" input). */
+  refuseSpawn(parent: TaskAddress, tag: number, error: string): void {
+    if (!this.#host.alive(parent.worker)) return;
+    this.#host.send(parent.worker, { op: "spawn-refused", to: parent.id, tag, error });
+  }
+
   /**
    * Calls the task at `to`; resolves with its answer, or rejects with a `CallError` when it
    * times out (`timeoutMs`), the task or its worker is gone, or the send is refused.

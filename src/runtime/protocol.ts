@@ -107,6 +107,8 @@ export type ToWorker =
 export type FromWorker =
   | { readonly op: "ready"; readonly backend: Backend["kind"] }
   | { readonly op: "spawn"; readonly config: Structured }
+  /** A spawn sent to this worker was not handled (it is shutting down), and `why`. */
+  | { readonly op: "spawn-refused"; readonly config: Structured; readonly why: string }
   | { readonly op: "task-error"; readonly task: string; readonly error: ErrorInfo }
   /** Something went wrong that did not stop the worker (a bad output, a corrupt bus leg). */
   | { readonly op: "error"; readonly error: ErrorInfo }

@@ -2,6 +2,8 @@
  * The simulated-time harness: several `WorkerInner`s, each on its own `SimBackend`, driven by
  * the worker loop's contract on one `SimNetwork` clock, with a trace of everything that happened.
  */
+import { workerOf } from "../app/address.ts";
+import { readSpawn } from "../app/envelope.ts";
 import type { Backend, BackendOptions } from "../backend/backend.ts";
 import type { BackendFactory } from "../backend/middleware.ts";
 import type { Structured } from "../bus/codec.ts";
@@ -310,8 +312,16 @@ export class SimHarness {
         return;
       case "spawn": {
         const config = this.#bus.copy(out.config);
-        if (this.#stopping) this.#trace(w, `-> spawn refused (shutting down) ${format(config)}`);
-        else this.spawn(config);
+        if (!this.#stopping) {
+          this.spawn(config);
+          return;
+        }
+        this.#trace(w, `-> spawn refused (shutting down) ${format(config)}`);
+        // as the controller: a task that asked with a tag is told
+        const { parent, tag } = readSpawn(config);
+        if (parent === undefined || tag === undefined) return;
+        const error = "spawn not placed: the controller is shutting down";
+        this.toTasks(workerOf(parent), { op: "spawn-refused", to: parent, tag, error });
         return;
       }
     }

@@ -256,7 +256,12 @@ export class WorkerLoop {
     switch (message?.op) {
       case "spawn":
         if (this.#stopping) {
-          this.#reportError(new Error("spawn refused: the worker is shutting down"));
+          // the controller tells whoever asked for it (a ticket, a task's tag), or reports it
+          this.report({
+            op: "spawn-refused",
+            config: message.config,
+            why: `worker ${this.#o.index} is shutting down`,
+          });
           return;
         }
         this.#live[LiveCell.eventsIn] = ++this.#eventsIn;

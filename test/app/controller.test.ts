@@ -165,4 +165,17 @@ describe("grouped workers under the controller", () => {
       await reported(log, s, `channel ${i} from ${p}: ${i}`);
     }
   }, 30_000);
+
+  test("a task's tagged spawn refused because the controller is shutting down is answered, and the task can end", async () => {
+    const { controller, log } = await lab(1, { worker: { module: PROBES } });
+    const a = await controller.spawnTask("probe");
+    controller.sendToTask(a, { op: "spawn-at-shutdown" });
+    await controller.call(a, "sync"); // the command is in before the shutdown
+    const report = await controller.shutdown({ timeoutMs: 5000 });
+    expect(report).toMatchObject({ stopped: [0], terminated: [], dead: [] });
+    expect(said(log, a).slice(-2)).toEqual([
+      "bye",
+      "spawn 99 failed: spawn not placed: the controller is shutting down",
+    ]);
+  });
 });

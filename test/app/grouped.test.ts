@@ -361,4 +361,15 @@ describe("the grouped worker", () => {
       error: 'no task kind "nope" on this worker (kinds: probe, other)',
     });
   });
+
+  test("a tagged spawn refused during shutdown is answered as the controller answers it", () => {
+    const { h, spawn, tell, said, network } = probes(1);
+    const a = spawn();
+    tell(a, { op: "spawn-at-shutdown" });
+    expect(h.shutdown(network.now + 100)).toBe(true);
+    expect(said(a).slice(-2)).toEqual([
+      "bye",
+      "spawn 99 failed: spawn not placed: the controller is shutting down",
+    ]);
+  });
 });

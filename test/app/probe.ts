@@ -33,6 +33,8 @@ export type ProbeCommand =
   | { op: "call-many"; to: number; count: number; window: number }
   /** From now on, publish each received datagram's text on the channel it names (a number). */
   | { op: "publish-packets" }
+  /** At shutdown, spawn a probe with tag 99 and end only once told how that went. */
+  | { op: "spawn-at-shutdown" }
   /** Keep the worker busy (no progress) for `ms`. */
   | { op: "block"; ms: number }
   /** Keep the next packet's payload view (a misuse) and its source address. */
@@ -63,6 +65,7 @@ export class Probe implements AppTask {
   #answerAfter = 0;
   #keep = false;
   #publishPackets = false;
+  #spawnAtShutdown = false;
   #many: ManyCalls | undefined;
   #kept: { data: Uint8Array; from: SocketAddr } | undefined;
   #done = false;
@@ -131,6 +134,7 @@ export class Probe implements AppTask {
             ? `spawned ${input.tag}: ${input.address}`
             : `spawn ${input.tag} failed: ${input.error}`,
         );
+        if (this.#spawnAtShutdown && input.tag === 99) this.#done = true;
         return;
       case "timer": {
         this.#report(`timer ${input.at}`);
@@ -213,6 +217,9 @@ export class Probe implements AppTask {
       case "publish-packets":
         this.#publishPackets = true;
         return;
+      case "spawn-at-shutdown":
+        this.#spawnAtShutdown = true;
+        return;
       case "block": {
         const until = performance.now() + c.ms;
         while (performance.now() < until) {
@@ -267,7 +274,9 @@ export class Probe implements AppTask {
 
   onShutdown(): void {
     this.#report("bye");
-    this.#done = true;
+    if (this.#spawnAtShutdown)
+      this.#out.push({ kind: "spawn", task: "probe", config: null, tag: 99 });
+    else this.#done = true;
   }
 
   popOutput(): TaskOutput | undefined {
