@@ -255,10 +255,13 @@ async function controllerCallLatency(to: TaskAddress, n: number): Promise<Latenc
   return sortedLatency(rtts);
 }
 
-/** Task `from` sends `n` numbers to task `to` on the other worker; `to` counts them. */
-function taskFlood(from: TaskAddress, to: TaskAddress, n: number): Promise<Rate> {
+/**
+ * Task `from` sends `n` numbers to task `to` on the other worker (as `bytes`-byte Uint8Arrays
+ * when `bytes` > 0: one raw bus record each, no JSON); `to` counts them.
+ */
+function taskFlood(from: TaskAddress, to: TaskAddress, n: number, bytes = 0): Promise<Rate> {
   return measure(n, async () => {
-    await sendOne(from, ["blast", to.id, n, FLOOD_WINDOW]);
+    await sendOne(from, ["blast", to.id, n, FLOOD_WINDOW, bytes]);
     const [received, misordered, expected] = expectReport(await next(), "flood");
     if (received !== n || misordered !== 0 || expected !== n) {
       throw new Error(`task -> task: sent ${n}, received ${received}, misordered ${misordered}`);
@@ -481,6 +484,11 @@ const ctlFlood = await throughput("controller -> task", "msgs/s", () =>
 const taskFloodRate = await throughput("task -> task (across workers)", "msgs/s", () =>
   taskFlood(a, b, floodCount),
 );
+const taskBytesRate = await throughput(
+  "task -> task, 16 B Uint8Array (raw records)",
+  "msgs/s",
+  () => taskFlood(a, b, floodCount, 16),
+);
 const postFloodRate = await throughput("postMessage main -> Worker", "msgs/s", () =>
   postFlood(floodCount),
 );
@@ -534,6 +542,7 @@ ratios["controller->task msgs/s / postMessage main->Worker"] =
 ratios["task->task msgs/s / postMessage Worker->Worker"] =
   taskFloodRate.perSec / pairFloodRate.perSec;
 ratios["task-msgs-vs-seed-1.5M"] = taskFloodRate.perSec / SEED_MSGS_PER_SEC;
+ratios["task-bytes-msgs-vs-seed-1.5M"] = taskBytesRate.perSec / SEED_MSGS_PER_SEC;
 ratios["controller-msgs-vs-seed-1.5M"] = ctlFlood.perSec / SEED_MSGS_PER_SEC;
 ratios["controller->task cpu/msg / postMessage cpu/msg"] = ctlFlood.cpuNs / postFloodRate.cpuNs;
 ratios["task->task cpu/msg / MessageChannel cpu/msg"] = taskFloodRate.cpuNs / pairFloodRate.cpuNs;
@@ -557,8 +566,9 @@ ratios["controller call p50 / 50 us target (<=1: met)"] = callRtt.p50 / RPC_P50_
 ratios["task call p50 / 50 us target (<=1: met)"] = taskCallLatency.p50 / RPC_P50_TARGET_US;
 
 const seed = ratios["task-msgs-vs-seed-1.5M"] ?? 0;
+const seedBytes = ratios["task-bytes-msgs-vs-seed-1.5M"] ?? 0;
 console.log(
-  `\ntargets: task -> task >= 2x the seed's 1.5M msgs/s: ${fmt(seed, 2)}x ${seed >= 2 ? "met" : "NOT met"}; controller call p50 <= ${RPC_P50_TARGET_US} us: ${fmt(callRtt.p50)} us ${callRtt.p50 <= RPC_P50_TARGET_US ? "met" : "NOT met"}; task call p50 <= ${RPC_P50_TARGET_US} us: ${fmt(taskCallLatency.p50)} us ${taskCallLatency.p50 <= RPC_P50_TARGET_US ? "met" : "NOT met"}`,
+  `\ntargets: task -> task >= 2x the seed's 1.5M msgs/s: ${fmt(seed, 2)}x ${seed >= 2 ? "met" : "NOT met"} (16 B bytes: ${fmt(seedBytes, 2)}x ${seedBytes >= 2 ? "met" : "NOT met"}); controller call p50 <= ${RPC_P50_TARGET_US} us: ${fmt(callRtt.p50)} us ${callRtt.p50 <= RPC_P50_TARGET_US ? "met" : "NOT met"}; task call p50 <= ${RPC_P50_TARGET_US} us: ${fmt(taskCallLatency.p50)} us ${taskCallLatency.p50 <= RPC_P50_TARGET_US ? "met" : "NOT met"}`,
 );
 console.log(`whole run ${fmt((Bun.nanoseconds() - started) / 1e9)} s`);
 if (problems.length > 0) {

@@ -6,7 +6,8 @@
  *   received is n); from a task, every `CREDIT` numbers it gives the sender `CREDIT` credits back;
  * - ["report"] from the controller: reports ["count", received, misordered] and starts over;
  * - ["e", x] from the controller: echoes it back ("controller" output);
- * - ["blast", to, n, window] from the controller: sends the numbers 0..n-1 to task `to`, at most
+ * - ["blast", to, n, window, bytes] from the controller: sends the numbers 0..n-1 to task `to`
+ *   (as numbers, or with `bytes` > 0 as Uint8Arrays of that size starting with the number), at most
  *   `window` ahead of the credits it got back (tasks see no bus back-pressure: flow control is
  *   the application's), then ["end", n];
  * - ["end", n] from a task: reports ["flood", received, misordered, n] and starts over;
@@ -38,13 +39,21 @@ const CALL_TIMEOUT_MS = 10_000;
 type Command =
   | readonly ["report"]
   | readonly ["e", Structured]
-  | readonly ["blast", number, number, number]
+  | readonly ["blast", number, number, number, number]
   | readonly ["credit", number]
   | readonly ["end", number]
   | readonly ["pingpong", number, number]
   | readonly ["ping", number]
   | readonly ["pong", number]
   | readonly ["calls", number, number, number];
+
+/** The sequence number a bytes message starts with. */
+function seqOf(data: Uint8Array): number {
+  return (
+    ((data[0] as number) | ((data[1] as number) << 8) | ((data[2] as number) << 16)) +
+    (data[3] as number) * 2 ** 24
+  );
+}
 
 class BenchTask implements AppTask {
   readonly #out = new Outbox<TaskOutput>();
@@ -57,6 +66,7 @@ class BenchTask implements AppTask {
   #total = 0;
   #sent = 0;
   #allowed = 0;
+  #bytes = 0;
   // ping-pong and calls
   #rounds = 0;
   #issued = 0;
@@ -70,8 +80,9 @@ class BenchTask implements AppTask {
     switch (input.kind) {
       case "message": {
         const data = input.data;
-        if (typeof data === "number") {
-          if (data !== this.#received) this.#misordered++;
+        if (typeof data === "number" || data instanceof Uint8Array) {
+          const n = typeof data === "number" ? data : seqOf(data);
+          if (n !== this.#received) this.#misordered++;
           this.#received++;
           if (input.from !== null && this.#received % CREDIT === 0) {
             this.#out.push({ kind: "send", to: input.from, data: ["credit", CREDIT] });
@@ -123,6 +134,7 @@ class BenchTask implements AppTask {
         this.#total = c[2];
         this.#sent = 0;
         this.#allowed = c[3];
+        this.#bytes = c[4];
         this.#flood();
         return;
       case "credit":
@@ -176,7 +188,15 @@ class BenchTask implements AppTask {
     const to = this.#to as TaskAddress;
     const until = Math.min(this.#total, this.#allowed);
     const out = this.#out;
-    while (this.#sent < until) out.push({ kind: "send", to, data: this.#sent++ });
+    if (this.#bytes === 0) {
+      while (this.#sent < until) out.push({ kind: "send", to, data: this.#sent++ });
+    } else {
+      while (this.#sent < until) {
+        const data = new Uint8Array(this.#bytes);
+        new DataView(data.buffer).setUint32(0, this.#sent++, true);
+        out.push({ kind: "send", to, data });
+      }
+    }
     if (this.#sent === this.#total && this.#total > 0) {
       out.push({ kind: "send", to, data: ["end", this.#total] });
       this.#total = 0;

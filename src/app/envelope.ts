@@ -92,3 +92,54 @@ export function gone(id: number): string {
   }
   return `no task ${name}: it has ended`;
 }
+
+/** A binary envelope's kind: a message to a task, or a publish (`BytesEnvelopes`). */
+export const BYTES_MESSAGE = 0x4d;
+export const BYTES_PUBLISH = 0x50;
+const HEADER = 17;
+
+/**
+ * Messages and publishes whose data is a `Uint8Array` travel as one raw bus record, without
+ * JSON: kind (1 byte), target address id and sender address id (float64 LE each), then the data.
+ * Contract: `write` returns a view of a scratch buffer, valid until the next `write` (the bus
+ * copies it at once); `read` returns a reused object whose `data` is a copy (the record is
+ * released after the handler), or undefined for bytes that are not such an envelope.
+ */
+export class BytesEnvelopes {
+  #buf = new Uint8Array(256);
+  #view = new DataView(this.#buf.buffer);
+  readonly #read = { kind: 0, to: 0, from: 0, data: new Uint8Array(0) };
+
+  /** The envelope of `data` from task `from` to task `to` (0 for a publish). */
+  write(kind: number, to: number, from: number, data: Uint8Array): Uint8Array {
+    const size = HEADER + data.length;
+    if (this.#buf.length < size) {
+      this.#buf = new Uint8Array(Math.max(size, this.#buf.length * 2));
+      this.#view = new DataView(this.#buf.buffer);
+    }
+    this.#buf[0] = kind;
+    this.#view.setFloat64(1, to, true);
+    this.#view.setFloat64(9, from, true);
+    this.#buf.set(data, HEADER);
+    return this.#buf.subarray(0, size);
+  }
+
+  /** What `bytes` holds, or undefined when it is not a well-formed envelope. */
+  read(
+    bytes: Uint8Array,
+  ): { kind: number; to: number; from: number; data: Uint8Array } | undefined {
+    if (bytes.length < HEADER) return undefined;
+    const kind = bytes[0] as number;
+    if (kind !== BYTES_MESSAGE && kind !== BYTES_PUBLISH) return undefined;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER);
+    const to = view.getFloat64(1, true);
+    const from = view.getFloat64(9, true);
+    if (!isAddressId(from) || (kind === BYTES_MESSAGE && !isAddressId(to))) return undefined;
+    const r = this.#read;
+    r.kind = kind;
+    r.to = to;
+    r.from = from;
+    r.data = bytes.slice(HEADER);
+    return r;
+  }
+}

@@ -12,6 +12,9 @@ import { Calls, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
 import {
+  BYTES_MESSAGE,
+  BYTES_PUBLISH,
+  BytesEnvelopes,
   type Envelope,
   type GroupedSpawn,
   gone,
@@ -53,6 +56,8 @@ export class GroupedWorker implements WorkerInner {
   readonly #calls: Calls;
   readonly #channels = new LocalChannels();
   readonly #downPeers = new Set<number>();
+  readonly #bytes = new BytesEnvelopes();
+  readonly #senders = new Map<number, TaskAddress>();
   #stopping = false;
   #count = 0;
   #stale = 0;
@@ -193,7 +198,8 @@ export class GroupedWorker implements WorkerInner {
         return;
       }
       case "bus":
-        this.#fromBus(input.from, input.channel, input.data as Envelope);
+        if (input.data instanceof Uint8Array) this.#fromBytes(input.channel, input.data);
+        else this.#fromBus(input.from, input.channel, input.data as Envelope);
         return;
       case "tasks": {
         const m = input.message;
@@ -310,18 +316,26 @@ export class GroupedWorker implements WorkerInner {
         return netOut;
       }
       case "send":
-        return this.#sendTo(o.to, ["m", o.to.id, r.address.id, o.data]);
+        return this.#sendTo(
+          o.to,
+          // bytes to another worker: one raw record, no JSON
+          o.data instanceof Uint8Array && o.to.worker !== this.#index
+            ? this.#bytes.write(BYTES_MESSAGE, o.to.id, r.address.id, o.data)
+            : ["m", o.to.id, r.address.id, o.data],
+        );
       case "controller":
         return { kind: "tasks", message: { op: "message", from: r.address.id, data: o.data } };
       case "subscribe":
         return this.#channels.subscribe(r, o.channel);
       case "unsubscribe":
         return this.#channels.unsubscribe(r, o.channel);
-      case "publish":
-        return {
-          kind: "bus",
-          control: { op: "publish", channel: o.channel, data: ["p", r.address.id, o.data] },
-        };
+      case "publish": {
+        const data =
+          o.data instanceof Uint8Array
+            ? this.#bytes.write(BYTES_PUBLISH, 0, r.address.id, o.data)
+            : (["p", r.address.id, o.data] as Envelope);
+        return { kind: "bus", control: { op: "publish", channel: o.channel, data } };
+      }
       case "spawn": {
         const config: GroupedSpawn = { task: o.task, config: o.config as Structured };
         const asked =
@@ -369,9 +383,10 @@ export class GroupedWorker implements WorkerInner {
     return undefined;
   }
 
-  #sendTo(to: TaskAddress, envelope: Envelope): WorkerOutput | undefined {
+  #sendTo(to: TaskAddress, envelope: Envelope | Uint8Array): WorkerOutput | undefined {
     if (to.worker === this.#index) {
-      this.#fromBus(this.#index, -1, envelope);
+      if (envelope instanceof Uint8Array) this.#fromBytes(-1, envelope);
+      else this.#fromBus(this.#index, -1, envelope);
       return undefined;
     }
     if (this.#downPeers.has(to.worker)) {
@@ -379,6 +394,36 @@ export class GroupedWorker implements WorkerInner {
       return undefined;
     }
     return { kind: "bus", control: { op: "direct", worker: to.worker, data: envelope } };
+  }
+
+  /** A binary envelope (`BytesEnvelopes`): a message or a publish of bytes. */
+  #fromBytes(channel: number, bytes: Uint8Array): void {
+    const e = this.#bytes.read(bytes);
+    if (e === undefined) {
+      this.#stale++; // not a grouped worker's: dropped and counted
+      return;
+    }
+    if (e.kind === BYTES_MESSAGE) {
+      const to = this.#record(e.to);
+      if (to === undefined) this.#stale++;
+      else this.#queue(to, { kind: "message", from: this.#sender(e.from), data: e.data });
+      return;
+    }
+    const subscribers = this.#channels.of(channel);
+    if (subscribers === undefined) return;
+    const input: TaskInput = { kind: "channel", channel, from: this.#sender(e.from), data: e.data };
+    for (const r of subscribers) this.#queue(r, input);
+  }
+
+  /** The address of a sender (kept: a few thousand, so a busy peer costs no allocation). */
+  #sender(id: number): TaskAddress {
+    let a = this.#senders.get(id);
+    if (a === undefined) {
+      if (this.#senders.size >= 4096) this.#senders.clear();
+      a = TaskAddress.of(id);
+      this.#senders.set(id, a);
+    }
+    return a;
   }
 
   #fromBus(from: number, channel: number, e: Envelope): void {
@@ -391,7 +436,7 @@ export class GroupedWorker implements WorkerInner {
       case "m": {
         const to = this.#record(e[1]);
         if (to === undefined) this.#stale++;
-        else this.#queue(to, { kind: "message", from: TaskAddress.of(e[2]), data: e[3] });
+        else this.#queue(to, { kind: "message", from: this.#sender(e[2]), data: e[3] });
         return;
       }
       case "c": {
@@ -401,7 +446,7 @@ export class GroupedWorker implements WorkerInner {
           return;
         }
         const handle = this.#calls.owe(to, from, e[1]);
-        this.#queue(to, { kind: "call", call: handle, from: TaskAddress.of(e[3]), data: e[4] });
+        this.#queue(to, { kind: "call", call: handle, from: this.#sender(e[3]), data: e[4] });
         return;
       }
       case "r":
@@ -421,7 +466,7 @@ export class GroupedWorker implements WorkerInner {
         const input: TaskInput = {
           kind: "channel",
           channel,
-          from: TaskAddress.of(e[1]),
+          from: this.#sender(e[1]),
           data: e[2],
         };
         for (const r of subscribers) this.#queue(r, input);

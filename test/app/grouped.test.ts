@@ -278,6 +278,9 @@ describe("the grouped worker", () => {
       ["zz", 1, 2, 3],
       ["r", 0, false, JSON.parse('{"toString":0}')],
       ["s", a.id, 1, JSON.parse('{"toString":0}')],
+      new Uint8Array([0x4d, 1, 2]), // a binary envelope cut short
+      new Uint8Array(17).fill(0xff), // one whose ids are NaN
+      new Uint8Array([0x4d, ...new Uint8Array(16)]), // to address 0: no such task
     ];
     for (const data of hostile) {
       inner.onEvent(network.now, { kind: "bus", from: 1, via: "direct", channel: -1, data });
@@ -370,6 +373,29 @@ describe("the grouped worker", () => {
     expect(said(a).slice(-2)).toEqual([
       "bye",
       "spawn 99 failed: spawn not placed: the controller is shutting down",
+    ]);
+  });
+
+  test("bytes between workers travel without JSON and arrive as copies, with their sender; a publish of bytes too", () => {
+    const { spawn, tell, said, settle } = probes(2);
+    const a = spawn();
+    const b = spawn();
+    const c = spawn();
+    expect([a.worker, b.worker, c.worker]).toEqual([0, 1, 0]);
+    tell(b, { op: "subscribe", channel: 4 });
+    tell(c, { op: "subscribe", channel: 4 });
+    settle();
+    tell(a, { op: "tell-bytes", to: b.id, bytes: [1, 2, 3] });
+    tell(a, { op: "tell-bytes", to: c.id, bytes: [] }); // same worker: handed over as it is
+    tell(a, { op: "publish-bytes", channel: 4, bytes: [9, 8] });
+    settle();
+    expect(said(b).slice(1)).toEqual([
+      `message from ${a}: bytes[1,2,3]`,
+      `channel 4 from ${a}: bytes[9,8]`,
+    ]);
+    expect(said(c).slice(1)).toEqual([
+      `message from ${a}: bytes[]`,
+      `channel 4 from ${a}: bytes[9,8]`,
     ]);
   });
 });

@@ -33,6 +33,9 @@ export type ProbeCommand =
   | { op: "call-many"; to: number; count: number; window: number }
   /** From now on, publish each received datagram's text on the channel it names (a number). */
   | { op: "publish-packets" }
+  /** Send task `to` these bytes (a Uint8Array message), or publish them on `channel`. */
+  | { op: "tell-bytes"; to: number; bytes: number[] }
+  | { op: "publish-bytes"; channel: number; bytes: number[] }
   /** At shutdown, spawn a probe with tag 99 and end only once told how that went. */
   | { op: "spawn-at-shutdown" }
   /** Keep the worker busy (no progress) for `ms`. */
@@ -82,7 +85,7 @@ export class Probe implements AppTask {
     switch (input.kind) {
       case "message":
         if (input.from === null) this.#command(now, input.data as ProbeCommand);
-        else this.#report(`message from ${input.from}: ${String(input.data)}`);
+        else this.#report(`message from ${input.from}: ${show(input.data)}`);
         return;
       case "net": {
         const e = input.event;
@@ -103,7 +106,7 @@ export class Probe implements AppTask {
         return;
       }
       case "channel":
-        this.#report(`channel ${input.channel} from ${input.from}: ${String(input.data)}`);
+        this.#report(`channel ${input.channel} from ${input.from}: ${show(input.data)}`);
         return;
       case "call":
         if (this.#answerAfter === 0) {
@@ -220,6 +223,12 @@ export class Probe implements AppTask {
       case "spawn-at-shutdown":
         this.#spawnAtShutdown = true;
         return;
+      case "tell-bytes":
+        out.push({ kind: "send", to: TaskAddress.of(c.to), data: new Uint8Array(c.bytes) });
+        return;
+      case "publish-bytes":
+        out.push({ kind: "publish", channel: c.channel, data: new Uint8Array(c.bytes) });
+        return;
       case "block": {
         const until = performance.now() + c.ms;
         while (performance.now() < until) {
@@ -290,6 +299,11 @@ export class Probe implements AppTask {
   #report(what: string): void {
     this.#out.push({ kind: "controller", data: [this.#id, what] });
   }
+}
+
+/** A message as a probe reports it (bytes as "bytes[1,2,3]"). */
+function show(data: Structured): string {
+  return data instanceof Uint8Array ? `bytes[${data.join(",")}]` : String(data);
 }
 
 /** The kinds of the probe worker: probes, and a second kind to show the two-level order. */
