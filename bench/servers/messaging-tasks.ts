@@ -39,7 +39,7 @@ const CALL_TIMEOUT_MS = 10_000;
 type Command =
   | readonly ["report"]
   | readonly ["e", Structured]
-  | readonly ["blast", number, number, number, number]
+  | readonly ["blast", number, number, number, number?]
   | readonly ["credit", number]
   | readonly ["end", number]
   | readonly ["pingpong", number, number]
@@ -134,7 +134,7 @@ class BenchTask implements AppTask {
         this.#total = c[2];
         this.#sent = 0;
         this.#allowed = c[3];
-        this.#bytes = c[4];
+        this.#bytes = c[4] ?? 0;
         this.#flood();
         return;
       case "credit":

@@ -109,6 +109,8 @@ export class BytesEnvelopes {
   #buf = new Uint8Array(256);
   #view = new DataView(this.#buf.buffer);
   readonly #read = { kind: 0, to: 0, from: 0, data: new Uint8Array(0) };
+  readonly #f64 = new Float64Array(1);
+  readonly #f64Bytes = new Uint8Array(this.#f64.buffer);
 
   /** The envelope of `data` from task `from` to task `to` (0 for a publish). */
   write(kind: number, to: number, from: number, data: Uint8Array): Uint8Array {
@@ -131,9 +133,8 @@ export class BytesEnvelopes {
     if (bytes.length < HEADER) return undefined;
     const kind = bytes[0] as number;
     if (kind !== BYTES_MESSAGE && kind !== BYTES_PUBLISH) return undefined;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER);
-    const to = view.getFloat64(1, true);
-    const from = view.getFloat64(9, true);
+    const to = this.#float64(bytes, 1);
+    const from = this.#float64(bytes, 9);
     if (!isAddressId(from) || (kind === BYTES_MESSAGE && !isAddressId(to))) return undefined;
     const r = this.#read;
     r.kind = kind;
@@ -141,5 +142,12 @@ export class BytesEnvelopes {
     r.from = from;
     r.data = bytes.slice(HEADER);
     return r;
+  }
+
+  /** The little-endian float64 at byte `at` of `bytes` (no view made; the platform is LE). */
+  #float64(bytes: Uint8Array, at: number): number {
+    const b = this.#f64Bytes;
+    for (let i = 0; i < 8; i++) b[i] = bytes[at + i] as number;
+    return this.#f64[0] as number;
   }
 }

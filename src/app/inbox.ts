@@ -10,28 +10,31 @@ import type { TaskInput } from "./task.ts";
  * two-level order. `give` returns false when nothing was queued.
  */
 export class LocalInbox {
-  readonly #queued = new Outbox<{ readonly to: TaskRecord; readonly input: TaskInput }>();
+  // side by side, in step: no object per queued input
+  readonly #to = new Outbox<TaskRecord>();
+  readonly #inputs = new Outbox<TaskInput>();
   #batch = 0;
 
   /** Inputs waiting. */
   get length(): number {
-    return this.#queued.length;
+    return this.#to.length;
   }
 
   /** Queues `input` for `to`. */
   queue(to: TaskRecord, input: TaskInput): void {
-    this.#queued.push({ to, input });
+    this.#to.push(to);
+    this.#inputs.push(input);
   }
 
   /** Gives the next batch of queued inputs through `deliver`; false when there were none. */
   give(deliver: (to: TaskRecord, input: TaskInput) => void): boolean {
     const batch = ++this.#batch;
     let given = false;
-    for (let next = this.#queued.peek(); next !== undefined; next = this.#queued.peek()) {
-      if (next.to.batch === batch) break;
-      this.#queued.shift();
-      next.to.batch = batch;
-      deliver(next.to, next.input);
+    for (let to = this.#to.peek(); to !== undefined; to = this.#to.peek()) {
+      if (to.batch === batch) break;
+      this.#to.shift();
+      to.batch = batch;
+      deliver(to, this.#inputs.shift() as TaskInput);
       given = true;
     }
     return given;

@@ -118,7 +118,8 @@ export class BusEndpoint<T = Structured> {
    * many endpoints it reached (sent or queued).
    */
   broadcast(message: Uint8Array | T, options?: BroadcastOptions): number {
-    const [tag, bytes] = this.#encode(KIND_BROADCAST, message);
+    const bytes = this.#encode(message);
+    const tag = tagOf(KIND_BROADCAST, message);
     let reached = 0;
     const reach = (dest: number): void => {
       if (dest !== this.self && isSent(this.#push(dest, tag, bytes, options))) reached++;
@@ -162,7 +163,8 @@ export class BusEndpoint<T = Structured> {
    */
   publish(channel: number, message: Uint8Array | T, options?: SendOptions): number {
     checkChannel(channel);
-    const [tag, bytes] = this.#encode(KIND_PUBLISH | (channel << CHANNEL_SHIFT), message);
+    const bytes = this.#encode(message);
+    const tag = tagOf(KIND_PUBLISH | (channel << CHANNEL_SHIFT), message);
     let reached = 0;
     for (const dest of this.#subs.of(channel)) {
       if (isSent(this.#push(dest, tag, bytes, options))) reached++;
@@ -337,12 +339,12 @@ export class BusEndpoint<T = Structured> {
   }
 
   #send(dest: number, kind: number, message: Uint8Array | T, options?: SendOptions): SendResult {
-    const [tag, bytes] = this.#encode(kind, message);
-    return this.#push(dest, tag, bytes, options);
+    const bytes = this.#encode(message);
+    return this.#push(dest, tagOf(kind, message), bytes, options);
   }
 
-  /** The tag and bytes of a message; refuses one no ring of this bus can carry. */
-  #encode(tag: number, message: Uint8Array | T): [number, Uint8Array] {
+  /** The bytes of a message; refuses one no ring of this bus can carry. */
+  #encode(message: Uint8Array | T): Uint8Array {
     const raw = message instanceof Uint8Array;
     const bytes = raw ? message : this.#codec.encode(message);
     if (bytes.length > this.maxMessageBytes) {
@@ -352,7 +354,7 @@ export class BusEndpoint<T = Structured> {
         `a ${raw ? "raw" : "structured"} message of ${bytes.length} bytes is larger than this bus carries (${this.maxMessageBytes} bytes, half of ringBytes): raise ringBytes or send it in parts`,
       );
     }
-    return [raw ? tag : tag | STRUCTURED, bytes];
+    return bytes;
   }
 
   #push(dest: number, tag: number, bytes: Uint8Array, options?: SendOptions): SendResult {
@@ -446,6 +448,11 @@ export class BusEndpoint<T = Structured> {
 }
 
 const CONTROL: SendOptions = { safe: true, uncapped: true };
+
+/** The record tag of `message` sent as `kind`: raw bytes as they are, anything else encoded. */
+function tagOf(kind: number, message: unknown): number {
+  return message instanceof Uint8Array ? kind : kind | STRUCTURED;
+}
 
 function isSent(result: SendResult): boolean {
   return result === "sent" || result === "queued";
