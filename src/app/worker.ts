@@ -8,6 +8,7 @@ import type { NetAction, NetEvent } from "../io/events.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
 import type { FromTasks, WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
 import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
+import { BusInbound } from "./bus-inbound.ts";
 import { Calls, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
@@ -20,7 +21,6 @@ import {
   gone,
   readSpawn,
   type Spawn,
-  wellFormed,
 } from "./envelope.ts";
 import { type Group, makeGroups, startTask, type TaskKinds } from "./groups.ts";
 import { LocalInbox } from "./inbox.ts";
@@ -57,7 +57,7 @@ export class GroupedWorker implements WorkerInner {
   readonly #channels = new LocalChannels();
   readonly #downPeers = new Set<number>();
   readonly #bytes = new BytesEnvelopes();
-  readonly #senders = new Map<number, TaskAddress>();
+  readonly #inbound: BusInbound;
   #stopping = false;
   #count = 0;
   #stale = 0;
@@ -85,6 +85,18 @@ export class GroupedWorker implements WorkerInner {
     this.#switcher.setTasks(this.#groups.length);
     this.#net = new NetRoutes((r, event) => this.#queue(r, { kind: "net", event }));
     this.#calls = new Calls(this.#deadlines);
+    this.#inbound = new BusInbound(
+      {
+        record: (id) => this.#record(id),
+        queue: this.#queueTo,
+        answer: (owed, ok, data) => this.#answer(owed, ok, data),
+        dropped: () => {
+          this.#stale++;
+        },
+      },
+      this.#calls,
+      this.#channels,
+    );
   }
 
   tasks(): number {
@@ -198,8 +210,7 @@ export class GroupedWorker implements WorkerInner {
         return;
       }
       case "bus":
-        if (input.data instanceof Uint8Array) this.#fromBytes(input.channel, input.data);
-        else this.#fromBus(input.from, input.channel, input.data as Envelope);
+        this.#inbound.take(input.from, input.channel, input.data);
         return;
       case "tasks": {
         const m = input.message;
@@ -385,8 +396,7 @@ export class GroupedWorker implements WorkerInner {
 
   #sendTo(to: TaskAddress, envelope: Envelope | Uint8Array): WorkerOutput | undefined {
     if (to.worker === this.#index) {
-      if (envelope instanceof Uint8Array) this.#fromBytes(-1, envelope);
-      else this.#fromBus(this.#index, -1, envelope);
+      this.#inbound.take(this.#index, -1, envelope as Structured);
       return undefined;
     }
     if (this.#downPeers.has(to.worker)) {
@@ -394,85 +404,6 @@ export class GroupedWorker implements WorkerInner {
       return undefined;
     }
     return { kind: "bus", control: { op: "direct", worker: to.worker, data: envelope } };
-  }
-
-  /** A binary envelope (`BytesEnvelopes`): a message or a publish of bytes. */
-  #fromBytes(channel: number, bytes: Uint8Array): void {
-    const e = this.#bytes.read(bytes);
-    if (e === undefined) {
-      this.#stale++; // not a grouped worker's: dropped and counted
-      return;
-    }
-    if (e.kind === BYTES_MESSAGE) {
-      const to = this.#record(e.to);
-      if (to === undefined) this.#stale++;
-      else this.#queue(to, { kind: "message", from: this.#sender(e.from), data: e.data });
-      return;
-    }
-    const subscribers = this.#channels.of(channel);
-    if (subscribers === undefined) return;
-    const input: TaskInput = { kind: "channel", channel, from: this.#sender(e.from), data: e.data };
-    for (const r of subscribers) this.#queue(r, input);
-  }
-
-  /** The address of a sender (kept: a few thousand, so a busy peer costs no allocation). */
-  #sender(id: number): TaskAddress {
-    let a = this.#senders.get(id);
-    if (a === undefined) {
-      if (this.#senders.size >= 4096) this.#senders.clear();
-      a = TaskAddress.of(id);
-      this.#senders.set(id, a);
-    }
-    return a;
-  }
-
-  #fromBus(from: number, channel: number, e: Envelope): void {
-    if (!wellFormed(e)) {
-      // not a grouped worker's message (a hand-written worker's, say): dropped and counted
-      this.#stale++;
-      return;
-    }
-    switch (e[0]) {
-      case "m": {
-        const to = this.#record(e[1]);
-        if (to === undefined) this.#stale++;
-        else this.#queue(to, { kind: "message", from: this.#sender(e[2]), data: e[3] });
-        return;
-      }
-      case "c": {
-        const to = this.#record(e[2]);
-        if (to === undefined) {
-          this.#answer({ worker: from, id: e[1] }, false, gone(e[2]));
-          return;
-        }
-        const handle = this.#calls.owe(to, from, e[1]);
-        this.#queue(to, { kind: "call", call: handle, from: this.#sender(e[3]), data: e[4] });
-        return;
-      }
-      case "r":
-        this.#calls.settle(e[1], from, e[2], e[3], this.#queueTo);
-        return;
-      case "s": {
-        const to = this.#record(e[1]);
-        if (to === undefined) this.#stale++;
-        else if (typeof e[3] === "number") {
-          this.#queue(to, { kind: "spawned", tag: e[2], ok: true, address: TaskAddress.of(e[3]) });
-        } else this.#queue(to, { kind: "spawned", tag: e[2], ok: false, error: e[3] });
-        return;
-      }
-      case "p": {
-        const subscribers = this.#channels.of(channel);
-        if (subscribers === undefined) return;
-        const input: TaskInput = {
-          kind: "channel",
-          channel,
-          from: this.#sender(e[1]),
-          data: e[2],
-        };
-        for (const r of subscribers) this.#queue(r, input);
-        return;
-      }
-    }
   }
 
   readonly #queueTo = (r: TaskRecord, input: TaskInput): void => this.#queue(r, input);
