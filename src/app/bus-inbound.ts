@@ -103,19 +103,6 @@ export class BusInbound {
       case "r":
         this.#calls.settle(e[1], from, e[2], e[3], this.#host.queue);
         return;
-      case "s": {
-        const to = this.#host.record(e[1]);
-        if (to === undefined) this.#host.dropped();
-        else if (typeof e[3] === "number") {
-          this.#host.queue(to, {
-            kind: "spawned",
-            tag: e[2],
-            ok: true,
-            address: TaskAddress.of(e[3]),
-          });
-        } else this.#host.queue(to, { kind: "spawned", tag: e[2], ok: false, error: e[3] });
-        return;
-      }
       case "p": {
         const subscribers = this.#channels.of(channel);
         if (subscribers === undefined) return;

@@ -14,9 +14,7 @@ export type Envelope =
   /** The answer to call `call` of the receiving worker. */
   | readonly ["r", number, boolean, Structured]
   /** A publish from task `from`. */
-  | readonly ["p", number, Structured]
-  /** The outcome of task `to`'s spawn `tag`: the new task's address id, or why it failed. */
-  | readonly ["s", number, number, number | string];
+  | readonly ["p", number, Structured];
 
 /** A spawn config of a grouped worker: the kind, its config and the controller's ticket. */
 export interface GroupedSpawn {
@@ -70,13 +68,6 @@ export function wellFormed(e: unknown): e is Envelope {
       );
     case "p":
       return e.length === 3 && isAddressId(e[1]);
-    case "s":
-      return (
-        e.length === 4 &&
-        isAddressId(e[1]) &&
-        typeof e[2] === "number" &&
-        (isAddressId(e[3]) || typeof e[3] === "string")
-      );
     default:
       return false;
   }

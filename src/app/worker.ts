@@ -219,6 +219,9 @@ export class GroupedWorker implements WorkerInner {
           if (record === undefined) this.#stale++;
           else if (m.op === "message") {
             this.#deliver(record, { kind: "message", from: null, data: m.data });
+          } else if ("address" in m) {
+            const address = TaskAddress.of(m.address);
+            this.#deliver(record, { kind: "spawned", tag: m.tag, ok: true, address });
           } else this.#deliver(record, { kind: "spawned", tag: m.tag, ok: false, error: m.error });
           return;
         }
@@ -497,22 +500,17 @@ export class GroupedWorker implements WorkerInner {
 
   /**
    * Tells who asked for a spawn its outcome (the new task's address id, or why it failed): the
-   * controller by its ticket, a task by a "spawned" input wherever it is; a failure nobody asked
-   * about is a task error.
+   * controller by its ticket (a task's tagged spawn comes with one too: the controller forwards
+   * the outcome); a failure nobody asked about is a task error.
    */
   #spawned(spawn: Spawn, kind: string, outcome: number | string): void {
-    const { ticket, parent, tag } = spawn;
+    const { ticket } = spawn;
     if (ticket !== undefined) {
       const message: FromTasks =
         typeof outcome === "number"
           ? { op: "spawned", ticket, address: outcome }
           : { op: "spawn-failed", ticket, error: outcome };
       this.#out.push({ kind: "tasks", message });
-    } else if (parent !== undefined && tag !== undefined) {
-      const why =
-        typeof outcome === "number" ? outcome : `spawn of a ${kind} task failed: ${outcome}`;
-      const out = this.#sendTo(TaskAddress.of(parent), ["s", parent, tag, why]);
-      if (out !== undefined) this.#out.push(out);
     } else if (typeof outcome === "string") {
       this.#out.push({
         kind: "task-error",

@@ -461,6 +461,12 @@ export class Controller {
   };
 
   #spawnFor(from: WorkerRecord, config: Structured): void {
+    const s = readSpawn(config);
+    if (s.parent !== undefined && s.tag !== undefined) {
+      // a task wants the outcome: placed with a ticket, answered whatever happens
+      this.#tasks.spawnFor(TaskAddress.of(s.parent), s.tag, s.task, s.config);
+      return;
+    }
     try {
       this.spawn(config);
     } catch (e) {

@@ -72,7 +72,33 @@ export class TaskDesk {
   /** Tells task `parent` that its spawn `tag` was not placed, and why (a "spawned" input). */
   refuseSpawn(parent: TaskAddress, tag: number, error: string): void {
     if (!this.#host.alive(parent.worker)) return;
-    this.#host.send(parent.worker, { op: "spawn-refused", to: parent.id, tag, error });
+    this.#host.send(parent.worker, { op: "spawned", to: parent.id, tag, error });
+  }
+
+  /**
+   * Starts a task for task `parent` (its "spawn" output with `tag`) where `spawn` would; the
+   * outcome goes to `parent` as a "spawned" input: the address, or why not (the spawn could not
+   * be placed, was refused, failed, or its worker went first). Exactly one outcome is sent.
+   */
+  spawnFor(parent: TaskAddress, tag: number, task: unknown, config: Structured): void {
+    const ticket = this.#ticket();
+    const waiting = {
+      resolve: (address: TaskAddress) => {
+        if (!this.#host.alive(parent.worker)) return;
+        this.#host.send(parent.worker, { op: "spawned", to: parent.id, tag, address: address.id });
+      },
+      reject: (error: Error) => this.refuseSpawn(parent, tag, error.message),
+    };
+    try {
+      const worker = this.#host.spawn({ task: task as Structured, config, ticket });
+      this.#spawns.set(ticket, { worker, ...waiting });
+    } catch (e) {
+      this.refuseSpawn(
+        parent,
+        tag,
+        `spawn not placed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
   }
 
   /**

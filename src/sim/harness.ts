@@ -90,6 +90,9 @@ export class SimHarness {
   readonly #workers: Worker[] = [];
   readonly #bus: SimBus;
   #stopping = false;
+  /** Spawns placed for tasks, by ticket (from 2^40: clear of the tickets tests use). */
+  readonly #spawners = new Map<number, { parent: number; tag: number }>();
+  #nextTicket = 2 ** 40;
 
   /** A harness on `network` (it takes over `network.onTrace`, to trace faults). */
   constructor(network: SimNetwork, options: SimHarnessOptions = {}) {
@@ -304,27 +307,57 @@ export class SimHarness {
         this.#trace(w, `-> bus ${describe(out.control)}`);
         this.#bus.send(this.network.now, w.index, out.control);
         return;
-      case "tasks":
+      case "tasks": {
         this.#trace(w, `-> tasks ${describe(out.message)}`);
-        w.fromTasks.push(
-          this.#bus.copy(out.message as unknown as Structured) as unknown as FromTasks,
-        );
+        const message = this.#bus.copy(
+          out.message as unknown as Structured,
+        ) as unknown as FromTasks;
+        w.fromTasks.push(message);
+        this.#forward(message);
         return;
+      }
       case "spawn": {
         const config = this.#bus.copy(out.config);
-        if (!this.#stopping) {
-          this.spawn(config);
-          return;
+        const { parent, tag, task, config: taskConfig } = readSpawn(config);
+        const asked = parent !== undefined && tag !== undefined ? { parent, tag } : undefined;
+        if (this.#stopping) {
+          this.#trace(w, `-> spawn refused (shutting down) ${format(config)}`);
+          if (asked !== undefined) {
+            this.#tellSpawner(asked, {
+              error: "spawn not placed: the controller is shutting down",
+            });
+          }
+        } else if (asked === undefined) this.spawn(config);
+        else {
+          // as the controller: placed with a ticket, the outcome forwarded to the task
+          const ticket = this.#nextTicket++;
+          this.#spawners.set(ticket, asked);
+          this.spawn({ task: task as Structured, config: taskConfig, ticket });
         }
-        this.#trace(w, `-> spawn refused (shutting down) ${format(config)}`);
-        // as the controller: a task that asked with a tag is told
-        const { parent, tag } = readSpawn(config);
-        if (parent === undefined || tag === undefined) return;
-        const error = "spawn not placed: the controller is shutting down";
-        this.toTasks(workerOf(parent), { op: "spawn-refused", to: parent, tag, error });
         return;
       }
     }
+  }
+
+  /** The outcome of a spawn placed for a task (`#spawners`), forwarded to it as the controller does. */
+  #forward(m: FromTasks): void {
+    if (m.op !== "spawned" && m.op !== "spawn-failed") return;
+    const asked = this.#spawners.get(m.ticket);
+    if (asked === undefined) return;
+    this.#spawners.delete(m.ticket);
+    this.#tellSpawner(asked, m.op === "spawned" ? { address: m.address } : { error: m.error });
+  }
+
+  #tellSpawner(
+    asked: { parent: number; tag: number },
+    outcome: { address: number } | { error: string },
+  ): void {
+    this.toTasks(workerOf(asked.parent), {
+      op: "spawned",
+      to: asked.parent,
+      tag: asked.tag,
+      ...outcome,
+    });
   }
 
   #trace(w: Worker, what: string): void {

@@ -13,13 +13,9 @@ export type ToTasks =
   | { readonly op: "message"; readonly to: number; readonly data: Structured }
   /** `Controller.call`: answered by a "reply" with the same `call`. */
   | { readonly op: "call"; readonly call: number; readonly to: number; readonly data: Structured }
-  /** Task `to`'s spawn `tag` was refused by the controller (shutting down, no running worker). */
-  | {
-      readonly op: "spawn-refused";
-      readonly to: number;
-      readonly tag: number;
-      readonly error: string;
-    };
+  /** The outcome of task `to`'s spawn `tag` (a "spawn" output with a tag): an address, or why not. */
+  | { readonly op: "spawned"; readonly to: number; readonly tag: number; readonly address: number }
+  | { readonly op: "spawned"; readonly to: number; readonly tag: number; readonly error: string };
 
 /** What the tasks of a grouped worker tell the controller. */
 export type FromTasks =

@@ -178,4 +178,21 @@ describe("grouped workers under the controller", () => {
       "spawn 99 failed: spawn not placed: the controller is shutting down",
     ]);
   });
+
+  test("a task's tagged spawn whose worker is terminated before it handles it is answered with the reason", async () => {
+    const { controller, log } = await lab(2, { worker: { module: PROBES } });
+    const a = await controller.spawnTask("probe");
+    const b = await controller.spawnTask("probe");
+    const c = await controller.spawnTask("probe");
+    expect([a.worker, b.worker, c.worker]).toEqual([0, 1, 0]);
+    controller.sendToTask(b, { op: "block", ms: 3000 }); // worker 1 takes nothing for a while
+    controller.sendToTask(a, { op: "spawn", config: null, tag: 5 }); // placed on worker 1
+    // a's answer comes after its spawn output on the same ring: once answered, the spawn is placed
+    expect(await controller.call(a, "sync")).toBe("re: sync");
+    await controller.terminate(1, "terminated by the test");
+    await reported(log, a, /^spawn 5 /);
+    expect(said(log, a).find((x) => x.startsWith("spawn 5 "))).toBe(
+      "spawn 5 failed: spawn on worker 1 failed: terminated by the test",
+    );
+  });
 });

@@ -352,7 +352,7 @@ describe("the grouped worker", () => {
     settle();
     expect(said(a).slice(1)).toEqual([
       `spawned 5: ${child}`,
-      'spawn 6 failed: spawn of a nope task failed: no task kind "nope" on this worker (kinds: probe, other)',
+      'spawn 6 failed: no task kind "nope" on this worker (kinds: probe, other)',
     ]);
     tell(child, { op: "tell", to: a.id, text: "hello parent" });
     settle();
