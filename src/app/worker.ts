@@ -180,7 +180,7 @@ export class GroupedWorker implements WorkerInner {
       const key = this.#deadlines.popDue(now);
       if (key === undefined) return;
       if (key < 0) {
-        this.#calls.expire(-key - 1, (r, input) => this.#deliver(r, input));
+        this.#calls.expire(-key - 1, this.#give);
         continue;
       }
       const record = this.#record(key);
@@ -235,7 +235,7 @@ export class GroupedWorker implements WorkerInner {
       }
       case "peer-down":
         this.#downPeers.add(input.worker);
-        this.#calls.peerDown(input.worker, (r, i) => this.#deliver(r, i));
+        this.#calls.peerDown(input.worker, this.#give);
         return;
       case "external":
         // a grouped worker takes controller messages through sendToTask

@@ -11,9 +11,17 @@ import { type BackendFactory, BackendMiddleware } from "./middleware.ts";
 /** What a released payload is overwritten with: kept bytes read as 0xDB, never as a new packet. */
 export const PAYLOAD_POISON = 0xdb;
 
-/** A payload view was used after its handler returned (`PayloadGuard`). */
+/** A payload view was used after its handler returned (`PayloadGuard`, the simulated backend). */
 export class PayloadKeptError extends Error {
   override readonly name = "PayloadKeptError";
+
+  /** The error for a view of received packet number `packet` (when known) sent too late. */
+  static sent(packet?: number): PayloadKeptError {
+    const which = packet === undefined ? "a received packet's" : `received packet #${packet}'s`;
+    return new PayloadKeptError(
+      `a view of ${which} payload was sent after its handler returned, when its buffer is already reused: copy what you keep (data.slice())`,
+    );
+  }
 }
 
 /** Wraps `make`'s backend in a `PayloadGuard`. */
@@ -79,9 +87,7 @@ export class PayloadGuard extends BackendMiddleware {
   #checked(data: Uint8Array): Uint8Array {
     const packet = this.#released.get(data.buffer);
     if (packet !== undefined) {
-      throw new PayloadKeptError(
-        `a view of received packet #${packet}'s payload was sent after its handler returned, when its buffer is already reused: copy what you keep (data.slice())`,
-      );
+      throw PayloadKeptError.sent(packet);
     }
     // the copy handed to the handler is poisoned when it returns; the kernel may read it later
     return data.buffer === this.#handling ? data.slice() : data;

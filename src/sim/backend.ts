@@ -162,9 +162,7 @@ export class SimBackend implements Backend {
   #zeroCopy(data: Uint8Array): boolean {
     if (data.buffer !== this.#arena.buffer) return false;
     if (this.#handling) return true;
-    throw new PayloadKeptError(
-      "a view of a received packet's payload was sent after its handler returned, when its buffer is already reused: copy what you keep (data.slice())",
-    );
+    throw PayloadKeptError.sent();
   }
 
   readonly #actions: ActionHandler = {
