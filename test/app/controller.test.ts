@@ -8,28 +8,12 @@ import {
   type ControllerEvent,
   openFileDescriptors,
   SpawnError,
-  type TaskAddress,
 } from "../../src/index.ts";
 import { lab } from "../controller/lab.ts";
-import type { EventLog } from "../controller/log.ts";
-import type { ProbeCommand, ProbeReport } from "./probe.ts";
-
-const PROBES = new URL("./workers/probe-worker.ts", import.meta.url);
+import type { ProbeCommand } from "./probe.ts";
+import { PROBES, reported, said } from "./reports.ts";
 
 type Message = Extract<ControllerEvent, { kind: "message" }>;
-
-/** The reports of task `a` so far. */
-function said(log: EventLog, a: TaskAddress): string[] {
-  return log.events.flatMap((e) =>
-    e.kind === "message" && e.from?.id === a.id ? [(e.data as unknown as ProbeReport)[1]] : [],
-  );
-}
-
-async function reported(log: EventLog, a: TaskAddress, what: string | RegExp): Promise<void> {
-  await log.until(`${a} to report ${what}`, () =>
-    said(log, a).some((s) => (typeof what === "string" ? s === what : what.test(s))),
-  );
-}
 
 describe("grouped workers under the controller", () => {
   test("spawnTask resolves with the address; messages carry it both ways; calls are answered", async () => {

@@ -4,19 +4,10 @@
  * at once instead of piling up.
  */
 import { describe, expect, test } from "bun:test";
-import type { TaskAddress } from "../../src/index.ts";
 import { lab } from "../controller/lab.ts";
-import type { EventLog } from "../controller/log.ts";
-import type { ProbeReport } from "./probe.ts";
+import { PROBES, said } from "./reports.ts";
 
-const PROBES = new URL("./workers/probe-worker.ts", import.meta.url);
 const CALLS = 100_000;
-
-function said(log: EventLog, a: TaskAddress): string[] {
-  return log.events.flatMap((e) =>
-    e.kind === "message" && e.from?.id === a.id ? [(e.data as unknown as ProbeReport)[1]] : [],
-  );
-}
 
 describe("RPC at volume", () => {
   test("100,000 calls from the controller, 512 in flight: every one answered, with its own answer", async () => {

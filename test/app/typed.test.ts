@@ -6,8 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import type { AppTask, Controller, TaskAddress, TaskInput, TaskOutput } from "../../src/index.ts";
 import { lab } from "../controller/lab.ts";
-
-const PROBES = new URL("./workers/probe-worker.ts", import.meta.url);
+import { PROBES } from "./reports.ts";
 
 interface Say {
   readonly op: "say";
