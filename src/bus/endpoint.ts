@@ -2,8 +2,8 @@ import { AtomicsDoorbell } from "../ring/doorbell.ts";
 import { RecordTooLargeError, RingCorruptError } from "../ring/errors.ts";
 import { RingConsumer, RingProducer } from "../ring/spsc.ts";
 import { type Codec, JsonBytesCodec, type Structured } from "./codec.ts";
-import type { BusLayout } from "./layout.ts";
-import { type Held, SendQueue } from "./queue.ts";
+import { type BusLayout, maxMessageBytesOf } from "./layout.ts";
+import { type Held, SendQueue, type Taken } from "./queue.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import type {
   BroadcastOptions,
@@ -95,7 +95,7 @@ export class BusEndpoint<T = Structured> {
     this.#doorbells = layout.doorbells.map((sab) => new AtomicsDoorbell(sab, options.externalWake));
     this.#codec = options.codec ?? (new JsonBytesCodec() as unknown as Codec<T>);
     this.#onFault = options.onFault;
-    this.maxMessageBytes = layout.ringBytes / 2 - 8;
+    this.maxMessageBytes = maxMessageBytesOf(layout.ringBytes);
     const cap = options.maxQueuedBytes ?? 4 * 1024 * 1024;
     if (!(cap >= 0)) throw new RangeError(`maxQueuedBytes must be >= 0, got ${cap}`);
     this.#maxQueuedBytes = cap;
@@ -202,12 +202,12 @@ export class BusEndpoint<T = Structured> {
     for (let dest = 0; dest < this.endpoints; dest++) {
       const queue = this.#pending[dest] as SendQueue;
       if (queue.length === 0) continue;
-      const moved = queue.drainInto(this.#out[dest] as RingProducer);
-      if (moved.messages === 0) continue;
-      this.#stats.queued -= moved.messages;
-      this.#stats.queuedBytes -= moved.bytes;
-      this.#stats.sent += moved.messages;
-      this.#dirty[dest] = true;
+      const ring = this.#out[dest] as RingProducer;
+      this.#moved(dest, queue.drainInto(ring));
+      if (queue.length === 0) continue;
+      // still full: the consumer wakes this endpoint when it frees space (or this try sees it)
+      ring.wantSpace();
+      this.#moved(dest, queue.drainInto(ring));
     }
     for (let dest = 0; dest < this.endpoints; dest++) {
       if (!this.#dirty[dest]) continue;
@@ -219,9 +219,43 @@ export class BusEndpoint<T = Structured> {
     return this.#stats.queued;
   }
 
+  /**
+   * Before sleeping (the sleep announced): moves what waits in the send queues into rings that
+   * have room now; true if any moved. What cannot move asked its consumer to wake this endpoint
+   * when it frees space; announced first, that wake is not lost.
+   */
+  #movedQueued(): boolean {
+    const before = this.#stats.queued;
+    if (before === 0) return false;
+    this.flush();
+    return this.#stats.queued < before;
+  }
+
+  #moved(dest: number, moved: Taken): void {
+    if (moved.messages === 0) return;
+    this.#stats.queued -= moved.messages;
+    this.#stats.queuedBytes -= moved.bytes;
+    this.#stats.sent += moved.messages;
+    this.#dirty[dest] = true;
+  }
+
   /** Safe sends refused by `maxQueuedBytes` so far (`stats().capped`, without the copy). */
   get cappedSends(): number {
     return this.#stats.capped;
+  }
+
+  /**
+   * Whether a safe send of `length` bytes to `dest` would be taken now rather than refused by
+   * `maxQueuedBytes` (for senders that gather messages before sending them uncapped); a refusal
+   * is counted as a capped send.
+   */
+  admits(dest: number, length: number): boolean {
+    const queue = this.#pending[dest];
+    if (queue === undefined || queue.length === 0 || queue.fits(length, this.#maxQueuedBytes)) {
+      return true;
+    }
+    this.#stats.capped++;
+    return false;
   }
 
   /** Bytes of safe sends queued locally for `dest` (see `maxQueuedBytes`). */
@@ -261,7 +295,8 @@ export class BusEndpoint<T = Structured> {
         this.#stats.corruptLegs++;
         this.#onFault?.({ from, error: e });
       } finally {
-        ring.release();
+        // the sender waits for room for what it queued: wake it
+        if (ring.release()) (this.#doorbells[from] as AtomicsDoorbell).wake();
       }
     }
     this.#nextLeg = (this.#nextLeg + 1) % n;
@@ -283,7 +318,7 @@ export class BusEndpoint<T = Structured> {
   park(timeoutMs: number): BusParkResult {
     const bell = this.#doorbells[this.self] as AtomicsDoorbell;
     bell.prepare();
-    if (this.hasIncoming()) {
+    if (this.hasIncoming() || this.#movedQueued()) {
       bell.cancel();
       return "ready";
     }
@@ -294,7 +329,7 @@ export class BusEndpoint<T = Structured> {
   parkAsync(timeoutMs: number): Promise<BusParkResult> {
     const bell = this.#doorbells[this.self] as AtomicsDoorbell;
     bell.prepare();
-    if (this.hasIncoming()) {
+    if (this.hasIncoming() || this.#movedQueued()) {
       bell.cancel();
       return Promise.resolve("ready");
     }
@@ -317,7 +352,7 @@ export class BusEndpoint<T = Structured> {
   prepareWait(): boolean {
     const bell = this.#doorbells[this.self] as AtomicsDoorbell;
     bell.prepare();
-    if (!this.hasIncoming()) return true;
+    if (!this.hasIncoming() && !this.#movedQueued()) return true;
     bell.cancel();
     return false;
   }

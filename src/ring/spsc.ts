@@ -5,6 +5,7 @@ const HEAD = 0; // consumer-owned: bytes released so far (u32, wraps)
 const TAIL = 16; // producer-owned: bytes published so far (u32, wraps)
 const CAPACITY = 32;
 const MAGIC = 33;
+const WANT_SPACE = 40; // producer sets, consumer clears: tell me when you free space
 const MAGIC_VALUE = 0x53504331; // "SPC1"
 const DATA_START = 192;
 const HEADER = 8; // u32 payload length, u32 tag
@@ -144,6 +145,14 @@ export class RingProducer {
     return true;
   }
 
+  /**
+   * Asks the consumer to say when it next frees space (its `release` returns true once). Call it
+   * after a push failed, then try again: either that try succeeds or the consumer will say so.
+   */
+  wantSpace(): void {
+    Atomics.store(this.#meta, WANT_SPACE, 1);
+  }
+
   /** Bytes reserved but not yet published plus bytes the consumer has not released. */
   get used(): number {
     return (this.#tail - (Atomics.load(this.#meta, HEAD) >>> 0)) >>> 0;
@@ -223,11 +232,18 @@ export class RingConsumer {
     return true;
   }
 
-  /** Hands every record read so far back to the producer. Their payload views become invalid. */
-  release(): void {
-    if (this.#head === this.#released) return;
-    Atomics.store(this.#mem.meta, HEAD, this.#head | 0);
+  /**
+   * Hands every record read so far back to the producer. Their payload views become invalid.
+   * True when the producer asked to be told (`wantSpace`): wake it.
+   */
+  release(): boolean {
+    if (this.#head === this.#released) return false;
+    const meta = this.#mem.meta;
+    Atomics.store(meta, HEAD, this.#head | 0);
     this.#released = this.#head;
+    if (Atomics.load(meta, WANT_SPACE) === 0) return false;
+    Atomics.store(meta, WANT_SPACE, 0);
+    return true;
   }
 
   /** True when a published record is waiting (cheap enough to call before parking). */

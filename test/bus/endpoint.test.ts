@@ -71,6 +71,35 @@ describe("bus endpoint", () => {
     expect(a.stats()).toMatchObject({ sent: sent + 2, full: 2, queued: 0 });
   });
 
+  test("a sender with queued messages that sleeps is woken when the receiver frees room, and never sleeps past room already freed", async () => {
+    const [a, b] = open(2, 1024) as [BusEndpoint, BusEndpoint];
+    const msg = (i: number) => new Uint8Array(120).fill(i);
+    const fill = (from: number) => {
+      let n = from;
+      while (a.send(1, msg(n), { safe: true }) === "sent") n++;
+      a.flush(); // publishes; the queued one stays
+      expect(a.stats().queued).toBe(1);
+      return n + 1;
+    };
+    const got: number[] = [];
+    const drain = () => b.poll((m) => got.push((m.data as Uint8Array)[0] as number));
+    // sleeping first: the receiver's poll wakes it (not the 5 s time-out)
+    let sent = fill(0);
+    const parked = a.parkAsync(5000);
+    drain();
+    expect(await parked).toBe("woken");
+    a.flush();
+    expect(a.stats().queued).toBe(0);
+    // room freed before the sleep: it does not sleep, and what waited has moved
+    drain();
+    sent = fill(sent);
+    drain();
+    expect(await a.parkAsync(5000)).toBe("ready");
+    expect(a.stats().queued).toBe(0);
+    drain();
+    expect(got).toEqual(Array.from({ length: sent }, (_, i) => i));
+  });
+
   test("pub/sub: subscriptions replicate through the bus; each subscriber gets a message once", () => {
     const [a, b, c] = open(3) as [BusEndpoint, BusEndpoint, BusEndpoint];
     b.subscribe(7);
