@@ -3,6 +3,7 @@
  * time-outs in the worker's deadline heap), and the calls its tasks were given and owe an answer.
  */
 import type { Structured } from "../bus/codec.ts";
+import { TaskAddress } from "./address.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { TaskRecord } from "./record.ts";
 import type { TaskInput } from "./task.ts";
@@ -136,4 +137,15 @@ export class Calls {
     record.owed.clear();
     return out;
   }
+}
+
+/** Why a call to task `id` fails: it has ended. */
+export function gone(id: number): string {
+  let name: string;
+  try {
+    name = TaskAddress.of(id).toString();
+  } catch {
+    name = String(id);
+  }
+  return `no task ${name}: it has ended`;
 }

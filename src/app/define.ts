@@ -29,8 +29,8 @@ export function defineTasks<Config = Structured>(
   kinds: TaskKinds,
   options: DefineTasksOptions<Config> = {},
 ): WorkerDefinition<Config> {
-  return defineWorker<Config>((index, config) => {
-    const worker = new GroupedWorker(index, kinds);
+  return defineWorker<Config>((index, config, bus) => {
+    const worker = new GroupedWorker(index, kinds, bus ?? {});
     for (const t of options.start?.(index, config) ?? []) {
       worker.spawn(0, { task: t.task, config: (t.config ?? null) as Structured });
     }

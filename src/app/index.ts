@@ -4,9 +4,9 @@
  */
 export { ADDRESS_LIMITS, TaskAddress } from "./address.ts";
 export { type DefineTasksOptions, defineTasks, type StartTask } from "./define.ts";
-export type { GroupedSpawn } from "./envelope.ts";
 export type { TaskKinds } from "./groups.ts";
 export { Outbox } from "./outbox.ts";
+export type { GroupedSpawn } from "./spawn.ts";
 export type {
   AnyTask,
   AppTask,

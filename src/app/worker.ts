@@ -4,30 +4,41 @@
  * flagged slot), and routes everything by task address.
  */
 import type { Structured } from "../bus/codec.ts";
+import { DEFAULT_RING_BYTES, maxMessageBytesOf } from "../bus/layout.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
 import type { FromTasks, WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
 import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
 import { BusInbound } from "./bus-inbound.ts";
-import { Calls, type Owed } from "./calls.ts";
+import { Calls, gone, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
 import { Deadlines } from "./deadlines.ts";
-import {
-  BYTES_MESSAGE,
-  BYTES_PUBLISH,
-  BytesEnvelopes,
-  type Envelope,
-  type GroupedSpawn,
-  gone,
-  readSpawn,
-  type Spawn,
-} from "./envelope.ts";
 import { type Group, makeGroups, startTask, type TaskKinds } from "./groups.ts";
 import { LocalInbox } from "./inbox.ts";
 import { NetRoutes } from "./net-routes.ts";
 import { Outbox } from "./outbox.ts";
 import type { TaskRecord } from "./record.ts";
+import { type GroupedSpawn, readSpawn, type Spawn } from "./spawn.ts";
 import type { TaskInput, TaskOutput } from "./task.ts";
+import { Batches, type Ready } from "./wire.ts";
+
+/** Options of a `GroupedWorker`. */
+export interface GroupedWorkerOptions {
+  /** The bus's largest message (`WorkerBusLimits`); by default, that of the default bus. */
+  readonly maxMessageBytes?: number;
+}
+
+/** Largest record of messages gathered for one other worker (a larger message goes alone). */
+const DEFAULT_BATCH_BYTES = 16 * 1024;
+
+/** Whose entry a batch holds: the task that sent it, or the answer it gives (and to whom). */
+type Sender = TaskRecord | AnswerOf;
+
+/** An answer in a batch: the call it answers, and the task giving it (none: the runtime's). */
+interface AnswerOf {
+  readonly owed: Owed;
+  readonly by: TaskRecord | undefined;
+}
 
 /**
  * Runs tasks of the given kinds. Contract: the `WorkerInner` contract, plus:
@@ -41,7 +52,10 @@ import type { TaskInput, TaskOutput } from "./task.ts";
  * - channel deliveries fan out to the local subscribers; the worker's bus endpoint subscribes
  *   with the first local subscriber and unsubscribes with the last;
  * - deadlines: each task has one timer ("timer" output); the worker's `nextDeadline()` is the
- *   earliest of all timers and call time-outs, kept in a heap.
+ *   earliest of all timers and call time-outs, kept in a heap;
+ * - messages, calls and answers for tasks on another worker are gathered during a drain into one
+ *   bus record per destination (`wire.ts`), sent when the drain ends, when a record is full, and
+ *   before any other bus or controller output, so what one task sends keeps its order.
  */
 export class GroupedWorker implements WorkerInner {
   readonly #index: number;
@@ -56,8 +70,12 @@ export class GroupedWorker implements WorkerInner {
   readonly #calls: Calls;
   readonly #channels = new LocalChannels();
   readonly #downPeers = new Set<number>();
-  readonly #bytes = new BytesEnvelopes();
+  readonly #batches: Batches<Sender>;
   readonly #inbound: BusInbound;
+  /** An output waiting for the batches to be sent first, with whom it is from. */
+  #held: WorkerOutput | undefined;
+  #heldMade: TaskRecord | undefined;
+  #heldAnswering: Owed | undefined;
   #stopping = false;
   #count = 0;
   #stale = 0;
@@ -76,10 +94,14 @@ export class GroupedWorker implements WorkerInner {
     kind: "net",
     event: { kind: "udp-closed", socket: 0 },
   };
+  readonly #batchOut: { kind: "bus"; control: { op: "direct"; worker: number; data: Structured } } =
+    { kind: "bus", control: { op: "direct", worker: 0, data: undefined } };
 
   /** A worker of index `index` running tasks of `kinds` (at most 256 kinds). */
-  constructor(index: number, kinds: TaskKinds) {
+  constructor(index: number, kinds: TaskKinds, options: GroupedWorkerOptions = {}) {
     this.#index = index;
+    const max = options.maxMessageBytes ?? maxMessageBytesOf(DEFAULT_RING_BYTES);
+    this.#batches = new Batches(Math.min(max, DEFAULT_BATCH_BYTES), max);
     this.#groups = makeGroups(kinds);
     for (const [g, group] of this.#groups.entries()) this.#byKind.set(group.kind, g);
     this.#switcher.setTasks(this.#groups.length);
@@ -109,6 +131,8 @@ export class GroupedWorker implements WorkerInner {
       this.#count === 0 &&
       this.#out.length === 0 &&
       this.#local.length === 0 &&
+      this.#held === undefined &&
+      !this.#batches.pending &&
       this.#net.isEmpty()
     );
   }
@@ -247,16 +271,25 @@ export class GroupedWorker implements WorkerInner {
   popOutput(now: number): WorkerOutput | undefined {
     this.#now = now;
     this.#answering = undefined;
+    this.#made = undefined;
+    if (this.#held !== undefined) {
+      const ready = this.#batches.take();
+      if (ready !== undefined) return this.#sendBatch(ready);
+      const held = this.#held;
+      this.#held = undefined;
+      this.#made = this.#heldMade;
+      this.#answering = this.#heldAnswering;
+      return held;
+    }
     for (;;) {
       const own = this.#out.shift();
-      if (own !== undefined) {
-        this.#made = undefined;
-        return own;
-      }
+      if (own !== undefined) return this.#leave(own, undefined);
       const g = this.#switcher.current();
       if (g === undefined) {
-        if (!this.#local.give(this.#give)) return undefined;
-        continue;
+        if (this.#local.give(this.#give)) continue;
+        // the drain ends: what was gathered for other workers goes now
+        const ready = this.#batches.take();
+        return ready === undefined ? undefined : this.#sendBatch(ready);
       }
       const group = this.#groups[g] as Group;
       const out = group.tasks.popOutput(now);
@@ -270,10 +303,8 @@ export class GroupedWorker implements WorkerInner {
         case "output": {
           try {
             const done = this.#carry(now, record, out.value);
-            if (done !== undefined) {
-              this.#made = record;
-              return done;
-            }
+            if (done !== undefined)
+              return done === this.#batchOut ? done : this.#leave(done, record);
           } catch (error) {
             // an output the runtime refuses (a bad channel, a call answered twice) fails its task
             return this.#fail(record, error);
@@ -285,11 +316,43 @@ export class GroupedWorker implements WorkerInner {
           continue;
         case "error": {
           this.#end(record);
-          this.#made = undefined;
-          return { kind: "task-error", task: record.name, error: out.error.cause };
+          return this.#leave(
+            { kind: "task-error", task: record.name, error: out.error.cause },
+            undefined,
+          );
         }
       }
     }
+  }
+
+  /**
+   * `out`, made by `made`, goes now unless batches wait and it must not overtake them (anything
+   * but a net action): then it is held, and the batches go first.
+   */
+  #leave(out: WorkerOutput, made: TaskRecord | undefined): WorkerOutput {
+    if (out.kind === "net" || !this.#batches.pending) {
+      this.#made = made;
+      return out;
+    }
+    this.#held = out;
+    this.#heldMade = made;
+    this.#heldAnswering = this.#answering;
+    this.#answering = undefined;
+    return this.#sendBatch(this.#batches.take() as Ready<Sender>);
+  }
+
+  /** The output that sends `ready`; a batch of one entry is its sender's, for `outputFailed`. */
+  #sendBatch(ready: Ready<Sender>): WorkerOutput {
+    const who = ready.who;
+    if (who === undefined || "address" in who) this.#made = who;
+    else {
+      this.#made = who.by;
+      this.#answering = who.owed;
+    }
+    const out = this.#batchOut;
+    out.control.worker = ready.worker;
+    out.control.data = ready.bytes;
+    return out;
   }
 
   /** Fails the task that made the output the loop could not carry out (a value the bus refused). */
@@ -300,14 +363,19 @@ export class GroupedWorker implements WorkerInner {
     const owed = this.#answering;
     this.#answering = undefined;
     if (r === undefined || !r.alive) return false;
+    this.#out.push(this.#fail(r, this.#unsendable(r, error, owed)));
+    return true;
+  }
+
+  /**
+   * The error of task `r` whose output could not be sent (`error` says why); the caller of the
+   * call it answered, if it was an answer, is answered with an error.
+   */
+  #unsendable(r: TaskRecord, error: unknown, owed?: Owed): Error {
     const why = error instanceof Error ? error.message : String(error);
-    this.#out.push(
-      this.#fail(r, new Error(`${r.name}: an output could not be sent: ${why}`, { cause: error })),
-    );
-    // its caller still gets an answer
     if (owed !== undefined)
       this.#answer(owed, false, `${r.name} could not send its answer: ${why}`);
-    return true;
+    return new Error(`${r.name}: an output could not be sent: ${why}`, { cause: error });
   }
 
   /** Removes `r` (its output was refused) and says why, as a task error. */
@@ -329,14 +397,22 @@ export class GroupedWorker implements WorkerInner {
         netOut.action = action;
         return netOut;
       }
-      case "send":
-        return this.#sendTo(
-          o.to,
-          // bytes to another worker: one raw record, no JSON
-          o.data instanceof Uint8Array && o.to.worker !== this.#index
-            ? this.#bytes.write(BYTES_MESSAGE, o.to.id, r.address.id, o.data)
-            : ["m", o.to.id, r.address.id, o.data],
-        );
+      case "send": {
+        const to = o.to;
+        if (to.worker === this.#index) {
+          this.#inbound.message(to.id, r.address.id, o.data);
+          return undefined;
+        }
+        if (this.#downPeers.has(to.worker)) {
+          this.#stale++;
+          return undefined;
+        }
+        try {
+          return this.#readyOut(this.#batches.message(to.worker, to.id, r.address.id, o.data, r));
+        } catch (error) {
+          throw this.#unsendable(r, error);
+        }
+      }
       case "controller":
         return { kind: "tasks", message: { op: "message", from: r.address.id, data: o.data } };
       case "subscribe":
@@ -344,10 +420,12 @@ export class GroupedWorker implements WorkerInner {
       case "unsubscribe":
         return this.#channels.unsubscribe(r, o.channel);
       case "publish": {
-        const data =
-          o.data instanceof Uint8Array
-            ? this.#bytes.write(BYTES_PUBLISH, 0, r.address.id, o.data)
-            : (["p", r.address.id, o.data] as Envelope);
+        let data: Uint8Array;
+        try {
+          data = this.#batches.publish(r.address.id, o.data);
+        } catch (error) {
+          throw this.#unsendable(r, error);
+        }
         return { kind: "bus", control: { op: "publish", channel: o.channel, data } };
       }
       case "spawn": {
@@ -364,7 +442,16 @@ export class GroupedWorker implements WorkerInner {
           return undefined;
         }
         const call = this.#calls.start(now, r, o.tag, target.worker, String(target), o.timeoutMs);
-        return this.#sendTo(target, ["c", call, target.id, r.address.id, o.data]);
+        if (target.worker === this.#index) {
+          this.#inbound.call(this.#index, call, target.id, r.address.id, o.data);
+          return undefined;
+        }
+        try {
+          const ready = this.#batches.call(target.worker, call, target.id, r.address.id, o.data, r);
+          return this.#readyOut(ready);
+        } catch (error) {
+          throw this.#unsendable(r, error);
+        }
       }
       case "reply":
       case "reply-error": {
@@ -374,13 +461,24 @@ export class GroupedWorker implements WorkerInner {
             `${r.name} answered call ${o.call}, which it does not owe (answered twice, or never given)`,
           );
         }
-        // returned, not queued: an answer the bus cannot carry fails this task (`outputFailed`)
-        const out =
-          o.kind === "reply"
-            ? this.#answerOut(owed, true, o.data)
-            : this.#answerOut(owed, false, o.error);
-        if (out !== undefined) this.#answering = owed;
-        return out;
+        const ok = o.kind === "reply";
+        const data = o.kind === "reply" ? o.data : o.error;
+        if (owed.worker < 0) {
+          // returned: an answer the bus cannot carry fails this task (`outputFailed`)
+          this.#answering = owed;
+          return this.#toController(owed, ok, data);
+        }
+        if (owed.worker === this.#index) {
+          this.#inbound.reply(this.#index, owed.id, ok, data);
+          return undefined;
+        }
+        try {
+          return this.#readyOut(
+            this.#batches.reply(owed.worker, owed.id, ok, data, { owed, by: r }),
+          );
+        } catch (error) {
+          throw this.#unsendable(r, error, owed);
+        }
       }
       case "timer":
         this.#setTimer(r, o.at);
@@ -397,16 +495,9 @@ export class GroupedWorker implements WorkerInner {
     return undefined;
   }
 
-  #sendTo(to: TaskAddress, envelope: Envelope | Uint8Array): WorkerOutput | undefined {
-    if (to.worker === this.#index) {
-      this.#inbound.take(this.#index, -1, envelope as Structured);
-      return undefined;
-    }
-    if (this.#downPeers.has(to.worker)) {
-      this.#stale++;
-      return undefined;
-    }
-    return { kind: "bus", control: { op: "direct", worker: to.worker, data: envelope } };
+  /** The output that sends `ready` now, if a batch is ready. */
+  #readyOut(ready: Ready<Sender> | undefined): WorkerOutput | undefined {
+    return ready === undefined ? undefined : this.#sendBatch(ready);
   }
 
   readonly #queueTo = (r: TaskRecord, input: TaskInput): void => this.#queue(r, input);
@@ -419,24 +510,27 @@ export class GroupedWorker implements WorkerInner {
   readonly #give = (r: TaskRecord, input: TaskInput): void => this.#deliver(r, input);
 
   /**
-   * Sends the answer to call `owed`: to the controller (worker -1), to a caller on this worker,
-   * or over the bus to the caller's worker.
+   * Sends the runtime's answer to call `owed` (its task ended, or is gone): to the controller
+   * (worker -1), to a caller on this worker, or in a batch for the caller's worker.
    */
   #answer(owed: Owed, ok: boolean, data: Structured): void {
-    const out = this.#answerOut(owed, ok, data);
-    if (out !== undefined) this.#out.push(out);
+    if (owed.worker < 0) this.#out.push(this.#toController(owed, ok, data));
+    else if (owed.worker === this.#index) this.#inbound.reply(this.#index, owed.id, ok, data);
+    else if (!this.#downPeers.has(owed.worker)) {
+      const ready = this.#batches.reply(owed.worker, owed.id, ok, data, { owed, by: undefined });
+      // a full batch: copied, as it waits behind other outputs
+      if (ready !== undefined) {
+        const copy = ready.bytes.slice();
+        this.#out.push({
+          kind: "bus",
+          control: { op: "direct", worker: ready.worker, data: copy },
+        });
+      }
+    }
   }
 
-  /** What `#answer` sends, as the output that sends it (undefined: settled on this worker). */
-  #answerOut(owed: Owed, ok: boolean, data: Structured): WorkerOutput | undefined {
-    if (owed.worker === this.#index) {
-      this.#calls.settle(owed.id, this.#index, ok, data, this.#queueTo);
-      return undefined;
-    }
-    if (owed.worker >= 0) {
-      const reply: Envelope = ["r", owed.id, ok, data];
-      return { kind: "bus", control: { op: "direct", worker: owed.worker, data: reply } };
-    }
+  /** The answer to the controller's call `owed`. */
+  #toController(owed: Owed, ok: boolean, data: Structured): WorkerOutput {
     return {
       kind: "tasks",
       message: ok

@@ -25,12 +25,20 @@ export interface BusLayoutOptions {
   ringBytes?: number;
 }
 
+/** The ring capacity of a bus made without `ringBytes`. */
+export const DEFAULT_RING_BYTES = 256 * 1024;
+
+/** The largest message a bus of `ringBytes` rings carries (half a ring, less a record header). */
+export function maxMessageBytesOf(ringBytes: number): number {
+  return ringBytes / 2 - 8;
+}
+
 /** Most endpoints a bus can have: endpoint ids must fit in a byte. */
 export const MAX_ENDPOINTS = 255;
 
 /** Allocates the rings and doorbells of a bus with `endpoints` endpoints. */
 export function createBusLayout(options: BusLayoutOptions): BusLayout {
-  const { endpoints, ringBytes = 256 * 1024 } = options;
+  const { endpoints, ringBytes = DEFAULT_RING_BYTES } = options;
   if (!Number.isInteger(endpoints) || endpoints < 2 || endpoints > MAX_ENDPOINTS) {
     throw new RangeError(`a bus needs 2 to ${MAX_ENDPOINTS} endpoints, got ${endpoints}`);
   }

@@ -1,5 +1,6 @@
 import { TaskAddress } from "../app/address.ts";
-import { readSpawn } from "../app/envelope.ts";
+import { readSpawn } from "../app/spawn.ts";
+import { Batches, FROM_CONTROLLER, type Ready } from "../app/wire.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import type { Encodable, Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
@@ -16,6 +17,7 @@ import {
   sendControl,
   type ToWorker,
 } from "../runtime/protocol.ts";
+import type { ToTasks } from "../worker/inner.ts";
 import { awaitExits, releaseWorker } from "./cleanup.ts";
 import {
   type ControllerEvent,
@@ -53,6 +55,9 @@ export type ControllerSendResult = SendResult | "stalled";
 /** Most messages the controller handles before yielding to the event loop. */
 const PUMP_BATCH = 1024;
 const SAFE = { safe: true } as const;
+const UNCAPPED = { safe: true, uncapped: true } as const;
+/** Largest record of task messages gathered for one worker. */
+const TASK_BATCH_BYTES = 16 * 1024;
 /** How long a terminated worker may take to exit before shutdown stops waiting for it. */
 /** The io_uring fallback has been reported (once per process: every worker falls back alike). */
 let fallbackReported = false;
@@ -77,14 +82,15 @@ export class Controller {
   readonly #hub = new EventHub();
   readonly #tasks = new TaskDesk({
     spawn: (config) => this.spawn(config),
-    send: (worker, message) =>
-      this.#send(worker, { op: "tasks", message } as unknown as Structured, false),
+    send: (worker, message) => this.#toTasks(worker, message),
     alive: (worker) => {
       const state = this.#workers[worker]?.state;
       return state !== undefined && state !== "dead" && state !== "stopped";
     },
   });
   readonly #maxQueuedBytes: number;
+  /** Messages and calls for tasks, gathered per worker until the next flush (`#toTasks`). */
+  readonly #batches: Batches<undefined>;
   readonly #watchdog: Watchdog;
   #pumping = false;
   #closed = false;
@@ -113,6 +119,8 @@ export class Controller {
         this.#workerError(fault.from - 1, { name: fault.error.name, message: fault.error.message }),
       maxQueuedBytes: this.#maxQueuedBytes,
     });
+    const max = this.#endpoint.maxMessageBytes;
+    this.#batches = new Batches(Math.min(max, TASK_BATCH_BYTES), max);
     this.#doorbell = new AtomicsDoorbell(
       this.#layout.doorbells[CONTROLLER_ENDPOINT] as SharedArrayBuffer,
     );
@@ -360,6 +368,7 @@ export class Controller {
     if (w.state === "dead" || w.state === "stopped") return "closed";
     if (w.state === "stalled") return "stalled";
     const dest = endpointOf(worker);
+    this.#sendBatch(this.#batches.take(worker)); // what was gathered for it goes first
     const result = external
       ? this.#endpoint.sendExternal(dest, message, SAFE)
       : this.#endpoint.send(dest, message, SAFE);
@@ -368,8 +377,45 @@ export class Controller {
   }
 
   #control(w: WorkerRecord, message: ToWorker): void {
+    this.#sendBatch(this.#batches.take(w.index));
     sendControl(this.#endpoint, endpointOf(w.index), message);
     this.#scheduleFlush();
+  }
+
+  /**
+   * Sends `message` to worker `worker`'s tasks: messages and calls are gathered into one record
+   * per worker (`app/wire.ts`) until the flush at the end of this turn of the event loop, or until
+   * the record is full. Results as `sendTo`'s: `capped` when `maxQueuedBytes` already wait for
+   * the worker (the message is not taken), `queued` when taken behind others that wait.
+   */
+  #toTasks(worker: number, message: ToTasks): ControllerSendResult {
+    if (message.op !== "message" && message.op !== "call") {
+      return this.#send(worker, { op: "tasks", message } as unknown as Structured, false);
+    }
+    const w = this.#record(worker);
+    if (w.state === "dead" || w.state === "stopped") return "closed";
+    if (w.state === "stalled") return "stalled";
+    const dest = endpointOf(worker);
+    if (!this.#endpoint.admits(dest, 0)) return "capped";
+    this.#sendBatch(
+      message.op === "message"
+        ? this.#batches.message(worker, message.to, FROM_CONTROLLER, message.data, undefined)
+        : this.#batches.call(
+            worker,
+            message.call,
+            message.to,
+            FROM_CONTROLLER,
+            message.data,
+            undefined,
+          ),
+    );
+    this.#scheduleFlush();
+    return this.#endpoint.queuedBytes(dest) === 0 ? "sent" : "queued";
+  }
+
+  /** Sends a batch of task messages (admitted one by one already, so never capped). */
+  #sendBatch(ready: Ready<undefined> | undefined): void {
+    if (ready !== undefined) this.#endpoint.send(endpointOf(ready.worker), ready.bytes, UNCAPPED);
   }
 
   #scheduleFlush(): void {
@@ -377,6 +423,9 @@ export class Controller {
     this.#flushQueued = true;
     queueMicrotask(() => {
       this.#flushQueued = false;
+      for (let r = this.#batches.take(); r !== undefined; r = this.#batches.take()) {
+        this.#sendBatch(r);
+      }
       this.#endpoint.flush();
     });
   }

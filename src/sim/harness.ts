@@ -3,7 +3,7 @@
  * the worker loop's contract on one `SimNetwork` clock, with a trace of everything that happened.
  */
 import { workerOf } from "../app/address.ts";
-import { readSpawn } from "../app/envelope.ts";
+import { readSpawn } from "../app/spawn.ts";
 import type { Backend, BackendOptions } from "../backend/backend.ts";
 import type { BackendFactory } from "../backend/middleware.ts";
 import type { Structured } from "../bus/codec.ts";

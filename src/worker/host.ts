@@ -93,7 +93,9 @@ async function start(init: WorkerInit): Promise<void> {
   try {
     const definition = await find(init);
     if (init.cpu !== undefined) pinThread(init.cpu);
-    const inner = definition.factory(init.index, init.config);
+    const inner = definition.factory(init.index, init.config, {
+      maxMessageBytes: endpoint.maxMessageBytes,
+    });
     const clock = (): number => performance.timeOrigin + performance.now() - init.epoch;
     loop = new WorkerLoop({
       index: init.index,

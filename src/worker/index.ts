@@ -5,6 +5,7 @@ export { defineWorker, isWorkerDefinition, type WorkerDefinition } from "./host.
 export type {
   BusControl,
   BusVia,
+  WorkerBusLimits,
   WorkerFactory,
   WorkerInner,
   WorkerInput,

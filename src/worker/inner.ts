@@ -40,7 +40,10 @@ export type BusVia = "direct" | "broadcast" | "channel";
 export type WorkerInput =
   /** A network event for the owner that asked for the action (`WorkerOutput` "net"). */
   | { readonly kind: "net"; readonly owner: number; readonly event: NetEvent }
-  /** A message from another worker (`from` is its index; `channel` is -1 unless via a channel). */
+  /**
+   * A message from another worker (`from` is its index; `channel` is -1 unless via a channel),
+   * or a raw record from the controller for a grouped worker's tasks (`from` is -1).
+   */
   | {
       readonly kind: "bus";
       readonly from: number;
@@ -142,5 +145,19 @@ export interface WorkerInner {
   counters?(): { readonly staleDrops: number; readonly lateReplies: number };
 }
 
-/** Builds the inner of worker `index` from the config given to `Controller.addWorker`. */
-export type WorkerFactory<Config = Structured> = (index: number, config: Config) => WorkerInner;
+/** What a worker's bus allows, for its inner to respect (`WorkerFactory`). */
+export interface WorkerBusLimits {
+  /** Largest bus message, in bytes (half the controller's `ringBytes`). */
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * Builds the inner of worker `index` from the config given to `Controller.addWorker`, and the
+ * limits of its bus (the runtime always gives them; a test may leave them out, for those of the
+ * default bus).
+ */
+export type WorkerFactory<Config = Structured> = (
+  index: number,
+  config: Config,
+  bus?: WorkerBusLimits,
+) => WorkerInner;

@@ -233,6 +233,9 @@ export class WorkerLoop {
         this.#drain(now);
       } else if (m.kind === "direct" && !m.raw) {
         this.#control(now, m.data as ToWorker);
+      } else if (m.kind === "direct") {
+        // messages and calls for a grouped worker's tasks (`Controller.sendToTask`, `call`)
+        this.#busInput(m, "direct");
       } else {
         this.#reportError(new TypeError(`unexpected ${m.kind} message from the controller`));
       }
@@ -242,15 +245,20 @@ export class WorkerLoop {
       this.#reportError(new TypeError(`unexpected external message from endpoint ${m.from}`));
       return;
     }
+    this.#busInput(m, m.kind);
+  };
+
+  /** `m`, sent `via`, as a "bus" input (from worker -1: the controller). */
+  #busInput(m: BusMessage, via: BusVia): void {
     const input = this.#bus;
     input.from = m.from - 1;
-    input.via = m.kind;
+    input.via = via;
     input.channel = m.channel;
     input.data = m.data;
     this.#live[LiveCell.eventsIn] = ++this.#eventsIn;
-    this.#inner.onEvent(now, input);
-    this.#drain(now);
-  };
+    this.#inner.onEvent(this.#now, input);
+    this.#drain(this.#now);
+  }
 
   #control(now: number, message: ToWorker): void {
     switch (message?.op) {

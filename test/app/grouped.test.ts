@@ -3,6 +3,7 @@
  * stale addresses, deadlines, channels, calls between tasks and from the controller.
  */
 import { describe, expect, test } from "bun:test";
+import { Batches } from "../../src/app/wire.ts";
 import {
   GroupedWorker,
   SimHarness,
@@ -265,28 +266,55 @@ describe("the grouped worker", () => {
     const { spawn, tell, said, inners, network } = probes(1);
     const a = spawn();
     const inner = inners[0] as GroupedWorker;
+    // records as another grouped worker would send them, then damaged
+    const batches = new Batches<undefined>(1024, 4096);
+    const record = (add: (b: Batches<undefined>) => unknown): Uint8Array => {
+      add(batches);
+      return (batches.take() as { bytes: Uint8Array }).bytes.slice();
+    };
+    const toA = record((b) => b.message(0, a.id, a.id, "hello", undefined));
+    const nanIds = toA.slice();
+    nanIds.fill(0xff, 2, 18);
+    const failedReply = record((b) => b.reply(0, 1, false, "why", undefined));
+    failedReply[11] = 1; // a failure whose reason is not text (a number kind byte)
     const hostile: Structured[] = [
+      // what is not a record at all
       null,
       [],
       "m",
       { 0: "m" },
-      ["m", a.id],
       ["m", a.id, -1, "bad sender"],
-      ["c", 1, a.id, 2 ** 60, "?"],
-      ["r", "1", true, null],
-      ["p", 1.5, "x"],
-      ["zz", 1, 2, 3],
-      ["r", 0, false, JSON.parse('{"toString":0}')],
-      ["s", a.id, 1, JSON.parse('{"toString":0}')],
-      new Uint8Array([0x4d, 1, 2]), // a binary envelope cut short
-      new Uint8Array(17).fill(0xff), // one whose ids are NaN
-      new Uint8Array([0x4d, ...new Uint8Array(16)]), // to address 0: no such task
+      new Uint8Array(0),
+      new Uint8Array([0x4d, 1, 2]),
+      // records cut short, or with an unknown entry, NaN ids, a bad reply
+      toA.subarray(0, 10),
+      toA.subarray(0, toA.length - 1),
+      new Uint8Array([0x42, 0x99, ...toA.subarray(2)]),
+      nanIds,
+      failedReply,
+      // well formed, but for no such task (address 0), or a publish sent direct
+      record((b) => b.message(0, 0, a.id, 1, undefined)),
+      batches.publish(a.id, "x").slice(),
     ];
     for (const data of hostile) {
       inner.onEvent(network.now, { kind: "bus", from: 1, via: "direct", channel: -1, data });
       expect(inner.popOutput(network.now)).toBeUndefined();
     }
     expect(inner.counters().staleDrops).toBe(hostile.length);
+    // a good entry before the damage is delivered; the rest is dropped and counted once
+    const damaged = new Uint8Array([...toA, 0x6d, 0, 0]);
+    inner.onEvent(network.now, { kind: "bus", from: 1, via: "direct", channel: -1, data: damaged });
+    const outputs: unknown[] = [];
+    for (let o = inner.popOutput(network.now); o !== undefined; o = inner.popOutput(network.now)) {
+      outputs.push(structuredClone(o));
+    }
+    expect(inner.counters().staleDrops).toBe(hostile.length + 1);
+    expect(outputs).toEqual([
+      {
+        kind: "tasks",
+        message: { op: "message", from: a.id, data: [1, `message from ${a}: hello`] },
+      },
+    ]);
     // a spawn config whose kind is not a string, nor even printable
     inner.spawn(network.now, JSON.parse('{"task":{"toString":0}}'));
     expect(inner.popOutput(network.now)).toMatchObject({

@@ -45,7 +45,29 @@ export type ProbeCommand =
   /** Send the kept view (a misuse: its buffer is reused) to the kept source, from `socket`. */
   | { op: "send-kept"; socket: number }
   /** Send task `to` a message the bus codec cannot carry (a function, behind a cast). */
-  | { op: "tell-unencodable"; to: number };
+  | { op: "tell-unencodable"; to: number }
+  /** Sends task `to` the sequence 0..count-1 (`sequenceValue`), `chunk` a millisecond. */
+  | { op: "tell-many"; to: number; count: number; chunk: number }
+  /** Counts the sequence values it is sent from now on instead of reporting them. */
+  | { op: "count" }
+  /** Reports "counted N, wrong W" (W: values not the next of the sequence). */
+  | { op: "report-count" };
+
+/** The i-th value of a "tell-many" sequence: a number, an object or bytes, in turn. */
+export function sequenceValue(i: number): Structured {
+  if (i % 3 === 0) return i;
+  if (i % 3 === 1) return { i };
+  return new Uint8Array(new Uint32Array([i]).buffer);
+}
+
+/** The index a sequence value holds. */
+function indexOf(v: Structured): number {
+  if (typeof v === "number") return v;
+  if (v instanceof Uint8Array)
+    return v.length === 4 ? (new Uint32Array(v.slice().buffer)[0] as number) : -1;
+  const i = (v as { i?: unknown } | null)?.i;
+  return typeof i === "number" ? i : -1;
+}
 
 /** A "call-many" under way. */
 interface ManyCalls {
@@ -55,6 +77,11 @@ interface ManyCalls {
   ok: number;
   failed: number;
   wrong: number;
+}
+
+/** Whether `v` is a probe command (an object with an `op`). */
+function isCommand(v: Structured): boolean {
+  return typeof v === "object" && v !== null && !(v instanceof Uint8Array) && "op" in v;
 }
 
 /** What a probe reports: `[its address id, what]`. */
@@ -70,6 +97,10 @@ export class Probe implements AppTask {
   #publishPackets = false;
   #spawnAtShutdown = false;
   #many: ManyCalls | undefined;
+  #tellMany: { to: TaskAddress; count: number; chunk: number; next: number } | undefined;
+  #counting = false;
+  #counted = 0;
+  #wrong = 0;
   #kept: { data: Uint8Array; from: SocketAddr } | undefined;
   #done = false;
 
@@ -84,7 +115,11 @@ export class Probe implements AppTask {
   onEvent(now: number, input: TaskInput): void {
     switch (input.kind) {
       case "message":
-        if (input.from === null) this.#command(now, input.data as ProbeCommand);
+        if (this.#counting && !isCommand(input.data)) {
+          const expected = sequenceValue(this.#counted++);
+          if (indexOf(input.data) !== this.#counted - 1 || typeof input.data !== typeof expected)
+            this.#wrong++;
+        } else if (input.from === null) this.#command(now, input.data as ProbeCommand);
         else this.#report(`message from ${input.from}: ${show(input.data)}`);
         return;
       case "net": {
@@ -140,6 +175,10 @@ export class Probe implements AppTask {
         if (this.#spawnAtShutdown && input.tag === 99) this.#done = true;
         return;
       case "timer": {
+        if (this.#tellMany !== undefined) {
+          this.#tellChunk(now);
+          return;
+        }
         this.#report(`timer ${input.at}`);
         for (const p of this.#pendingAnswers.splice(0)) {
           this.#out.push({ kind: "reply", call: p.call, data: `late re: ${String(p.data)}` });
@@ -260,6 +299,30 @@ export class Probe implements AppTask {
           data: { f: () => 1 } as unknown as Structured,
         });
         return;
+      case "tell-many":
+        this.#tellMany = { to: TaskAddress.of(c.to), count: c.count, chunk: c.chunk, next: 0 };
+        this.#tellChunk(now);
+        return;
+      case "count":
+        this.#counting = true;
+        return;
+      case "report-count":
+        this.#report(`counted ${this.#counted}, wrong ${this.#wrong}`);
+        return;
+    }
+  }
+
+  /** The next chunk of a "tell-many"; a timer for the one after, or "told N" at the end. */
+  #tellChunk(now: number): void {
+    const t = this.#tellMany;
+    if (t === undefined) return;
+    const until = Math.min(t.count, t.next + t.chunk);
+    while (t.next < until)
+      this.#out.push({ kind: "send", to: t.to, data: sequenceValue(t.next++) });
+    if (t.next < t.count) this.#out.push({ kind: "timer", at: now + 1 });
+    else {
+      this.#tellMany = undefined;
+      this.#report(`told ${t.count}`);
     }
   }
 

@@ -1,24 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { JsonBytesCodec, type Structured } from "../../src/bus/index.ts";
-
-const structured: fc.Arbitrary<Structured> = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small" },
-    fc.constant(null),
-    fc.boolean(),
-    fc.integer(),
-    fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)),
-    fc.string({ unit: "binary" }),
-    fc.uint8Array({ maxLength: 64 }),
-    fc.array(tie("value"), { maxLength: 5 }),
-    fc.dictionary(
-      fc.string().filter((k) => k !== "__proto__"),
-      tie("value"),
-      { maxKeys: 5 },
-    ),
-  ),
-})).value as fc.Arbitrary<Structured>;
+import { structured } from "./structured.ts";
 
 describe("JsonBytesCodec (the bus default)", () => {
   test("round-trips random structured values, byte arrays included", () => {
