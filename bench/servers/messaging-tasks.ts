@@ -193,7 +193,11 @@ class BenchTask implements AppTask {
     } else {
       while (this.#sent < until) {
         const data = new Uint8Array(this.#bytes);
-        new DataView(data.buffer).setUint32(0, this.#sent++, true);
+        const n = this.#sent++;
+        data[0] = n;
+        data[1] = n >>> 8;
+        data[2] = n >>> 16;
+        data[3] = n >>> 24;
         out.push({ kind: "send", to, data });
       }
     }

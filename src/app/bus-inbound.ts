@@ -9,7 +9,7 @@ import { type Calls, gone, type Owed } from "./calls.ts";
 import type { LocalChannels } from "./channels.ts";
 import type { TaskRecord } from "./record.ts";
 import type { TaskInput } from "./task.ts";
-import { CALL, FROM_CONTROLLER, MESSAGE, PUBLISH, REPLY, WireReader } from "./wire.ts";
+import { CALL, CONTROLLER, MESSAGE, PUBLISH, REPLY, WireReader } from "./wire.ts";
 
 /** What `BusInbound` needs from its worker. */
 export interface InboundHost {
@@ -73,7 +73,7 @@ export class BusInbound {
     }
   }
 
-  /** A message to task `to` from task `from` (`FROM_CONTROLLER`: the controller). */
+  /** A message to task `to` from task `from` (`CONTROLLER`: the controller). */
   message(to: number, from: number, data: Structured): void {
     const r = this.#host.record(to);
     if (r === undefined) this.#host.dropped();
@@ -115,7 +115,7 @@ export class BusInbound {
    * no allocation).
    */
   #sender(id: number): TaskAddress | null {
-    if (id === FROM_CONTROLLER) return null;
+    if (id === CONTROLLER) return null;
     let a = this.#senders.get(id);
     if (a === undefined) {
       if (this.#senders.size >= 4096) this.#senders.clear();

@@ -10,15 +10,16 @@
  * A publish record is `PUBLISH` from (f64) data. Data is a kind byte and then: a float64 for a
  * number, nothing for undefined, a u32 length and the bytes for a Uint8Array, or a u32 length and
  * the bus codec's encoding for anything else. Numbers are little-endian. Ids are address ids
- * (`address.ts`), call ids safe integers; the sender of a message or call from the controller
- * is `FROM_CONTROLLER`.
+ * (`address.ts`), call ids safe integers; the controller, as the sender of a message or call
+ * or the receiver of a message, is `CONTROLLER`.
  */
 import { type Codec, JsonBytesCodec, type Structured } from "../bus/codec.ts";
 import { RecordTooLargeError } from "../ring/errors.ts";
+import type { FromTasks } from "../worker/inner.ts";
 import { isAddressId } from "./address.ts";
 
-/** The sender id of what the controller sends (it is not a task). */
-export const FROM_CONTROLLER = -1;
+/** The id of the controller as a sender or receiver (it is not a task). */
+export const CONTROLLER = -1;
 
 /** The first byte of a record. */
 export const DIRECT = 0x42;
@@ -352,13 +353,13 @@ export class WireReader {
       case MESSAGE:
         this.to = v.getFloat64(at + 1, true);
         this.from = v.getFloat64(at + 9, true);
-        if (!isAddressId(this.to) || !isSender(this.from)) return this.#bad();
+        if (!isParty(this.to) || !isParty(this.from)) return this.#bad();
         break;
       case CALL:
         this.call = v.getFloat64(at + 1, true);
         this.to = v.getFloat64(at + 9, true);
         this.from = v.getFloat64(at + 17, true);
-        if (!Number.isSafeInteger(this.call) || !isAddressId(this.to) || !isSender(this.from))
+        if (!Number.isSafeInteger(this.call) || !isAddressId(this.to) || !isParty(this.from))
           return this.#bad();
         break;
       default: {
@@ -414,7 +415,32 @@ export class WireReader {
   }
 }
 
-/** Whether `id` may be the sender of a message or call: a task, or the controller. */
-function isSender(id: number): boolean {
-  return id === FROM_CONTROLLER || isAddressId(id);
+/** Whether `id` may send a message or call, or receive a message: a task, or the controller. */
+function isParty(id: number): boolean {
+  return id === CONTROLLER || isAddressId(id);
+}
+
+/**
+ * What a grouped worker's record for the controller holds (its tasks' "controller" messages and
+ * answers to the controller's calls), as `FromTasks` messages, in order; false when the rest of
+ * the record is malformed (what came before it is given).
+ */
+export function readForController(
+  reader: WireReader,
+  bytes: Uint8Array,
+  take: (message: FromTasks) => void,
+): boolean {
+  if (!reader.start(bytes)) return false;
+  for (let kind = reader.next(); kind !== 0; kind = reader.next()) {
+    if (kind === MESSAGE && isAddressId(reader.from)) {
+      take({ op: "message", from: reader.from, data: reader.data });
+    } else if (kind === REPLY) {
+      take(
+        reader.ok
+          ? { op: "reply", call: reader.call, ok: true, data: reader.data }
+          : { op: "reply", call: reader.call, ok: false, error: reader.data as string },
+      );
+    } else return false;
+  }
+  return true;
 }

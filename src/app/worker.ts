@@ -8,7 +8,7 @@ import { DEFAULT_RING_BYTES, maxMessageBytesOf } from "../bus/layout.ts";
 import type { NetAction, NetEvent } from "../io/events.ts";
 import { TaskSwitcher } from "../task/switcher.ts";
 import type { FromTasks, WorkerInner, WorkerInput, WorkerOutput } from "../worker/inner.ts";
-import { groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
+import { ADDRESS_LIMITS, groupOf, slotOf, TaskAddress, workerOf } from "./address.ts";
 import { BusInbound } from "./bus-inbound.ts";
 import { Calls, gone, type Owed } from "./calls.ts";
 import { LocalChannels } from "./channels.ts";
@@ -20,13 +20,16 @@ import { Outbox } from "./outbox.ts";
 import type { TaskRecord } from "./record.ts";
 import { type GroupedSpawn, readSpawn, type Spawn } from "./spawn.ts";
 import type { TaskInput, TaskOutput } from "./task.ts";
-import { Batches, type Ready } from "./wire.ts";
+import { Batches, CONTROLLER, type Ready } from "./wire.ts";
 
 /** Options of a `GroupedWorker`. */
 export interface GroupedWorkerOptions {
   /** The bus's largest message (`WorkerBusLimits`); by default, that of the default bus. */
   readonly maxMessageBytes?: number;
 }
+
+/** The batch (`Batches` destination) of what goes to the controller: past every worker index. */
+const TO_CONTROLLER = ADDRESS_LIMITS.workers;
 
 /** Largest record of messages gathered for one other worker (a larger message goes alone). */
 const DEFAULT_BATCH_BYTES = 16 * 1024;
@@ -53,9 +56,10 @@ interface AnswerOf {
  *   with the first local subscriber and unsubscribes with the last;
  * - deadlines: each task has one timer ("timer" output); the worker's `nextDeadline()` is the
  *   earliest of all timers and call time-outs, kept in a heap;
- * - messages, calls and answers for tasks on another worker are gathered during a drain into one
- *   bus record per destination (`wire.ts`), sent when the drain ends, when a record is full, and
- *   before any other bus or controller output, so what one task sends keeps its order.
+ * - messages, calls and answers for tasks on another worker and for the controller are gathered
+ *   during a drain into one bus record per destination (`wire.ts`, a "direct" bus output; to
+ *   worker -1 for the controller), sent when the drain ends, when a record is full, and before
+ *   any other bus or controller output, so what one task sends keeps its order.
  */
 export class GroupedWorker implements WorkerInner {
   readonly #index: number;
@@ -350,7 +354,7 @@ export class GroupedWorker implements WorkerInner {
       this.#answering = who.owed;
     }
     const out = this.#batchOut;
-    out.control.worker = ready.worker;
+    out.control.worker = ready.worker === TO_CONTROLLER ? -1 : ready.worker;
     out.control.data = ready.bytes;
     return out;
   }
@@ -414,7 +418,12 @@ export class GroupedWorker implements WorkerInner {
         }
       }
       case "controller":
-        return { kind: "tasks", message: { op: "message", from: r.address.id, data: o.data } };
+        try {
+          const ready = this.#batches.message(TO_CONTROLLER, CONTROLLER, r.address.id, o.data, r);
+          return this.#readyOut(ready);
+        } catch (error) {
+          throw this.#unsendable(r, error);
+        }
       case "subscribe":
         return this.#channels.subscribe(r, o.channel);
       case "unsubscribe":
@@ -463,19 +472,13 @@ export class GroupedWorker implements WorkerInner {
         }
         const ok = o.kind === "reply";
         const data = o.kind === "reply" ? o.data : o.error;
-        if (owed.worker < 0) {
-          // returned: an answer the bus cannot carry fails this task (`outputFailed`)
-          this.#answering = owed;
-          return this.#toController(owed, ok, data);
-        }
         if (owed.worker === this.#index) {
           this.#inbound.reply(this.#index, owed.id, ok, data);
           return undefined;
         }
         try {
-          return this.#readyOut(
-            this.#batches.reply(owed.worker, owed.id, ok, data, { owed, by: r }),
-          );
+          const to = owed.worker < 0 ? TO_CONTROLLER : owed.worker;
+          return this.#readyOut(this.#batches.reply(to, owed.id, ok, data, { owed, by: r }));
         } catch (error) {
           throw this.#unsendable(r, error, owed);
         }
@@ -514,29 +517,17 @@ export class GroupedWorker implements WorkerInner {
    * (worker -1), to a caller on this worker, or in a batch for the caller's worker.
    */
   #answer(owed: Owed, ok: boolean, data: Structured): void {
-    if (owed.worker < 0) this.#out.push(this.#toController(owed, ok, data));
-    else if (owed.worker === this.#index) this.#inbound.reply(this.#index, owed.id, ok, data);
+    if (owed.worker === this.#index) this.#inbound.reply(this.#index, owed.id, ok, data);
     else if (!this.#downPeers.has(owed.worker)) {
-      const ready = this.#batches.reply(owed.worker, owed.id, ok, data, { owed, by: undefined });
+      const to = owed.worker < 0 ? TO_CONTROLLER : owed.worker;
+      const ready = this.#batches.reply(to, owed.id, ok, data, { owed, by: undefined });
       // a full batch: copied, as it waits behind other outputs
       if (ready !== undefined) {
+        const worker = ready.worker === TO_CONTROLLER ? -1 : ready.worker;
         const copy = ready.bytes.slice();
-        this.#out.push({
-          kind: "bus",
-          control: { op: "direct", worker: ready.worker, data: copy },
-        });
+        this.#out.push({ kind: "bus", control: { op: "direct", worker, data: copy } });
       }
     }
-  }
-
-  /** The answer to the controller's call `owed`. */
-  #toController(owed: Owed, ok: boolean, data: Structured): WorkerOutput {
-    return {
-      kind: "tasks",
-      message: ok
-        ? { op: "reply", call: owed.id, ok: true, data }
-        : { op: "reply", call: owed.id, ok: false, error: String(data) },
-    };
   }
 
   /** Gives `input` to `r` now (never while `r` is being drained) and flags it. */

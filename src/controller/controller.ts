@@ -1,6 +1,6 @@
 import { TaskAddress } from "../app/address.ts";
 import { readSpawn } from "../app/spawn.ts";
-import { Batches, FROM_CONTROLLER, type Ready } from "../app/wire.ts";
+import { Batches, CONTROLLER, type Ready, readForController, WireReader } from "../app/wire.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import type { Encodable, Structured } from "../bus/codec.ts";
 import { BusEndpoint } from "../bus/endpoint.ts";
@@ -17,7 +17,7 @@ import {
   sendControl,
   type ToWorker,
 } from "../runtime/protocol.ts";
-import type { ToTasks } from "../worker/inner.ts";
+import type { FromTasks, ToTasks } from "../worker/inner.ts";
 import { awaitExits, releaseWorker } from "./cleanup.ts";
 import {
   type ControllerEvent,
@@ -91,6 +91,7 @@ export class Controller {
   readonly #maxQueuedBytes: number;
   /** Messages and calls for tasks, gathered per worker until the next flush (`#toTasks`). */
   readonly #batches: Batches<undefined>;
+  readonly #reader = new WireReader();
   readonly #watchdog: Watchdog;
   #pumping = false;
   #closed = false;
@@ -399,15 +400,8 @@ export class Controller {
     if (!this.#endpoint.admits(dest, 0)) return "capped";
     this.#sendBatch(
       message.op === "message"
-        ? this.#batches.message(worker, message.to, FROM_CONTROLLER, message.data, undefined)
-        : this.#batches.call(
-            worker,
-            message.call,
-            message.to,
-            FROM_CONTROLLER,
-            message.data,
-            undefined,
-          ),
+        ? this.#batches.message(worker, message.to, CONTROLLER, message.data, undefined)
+        : this.#batches.call(worker, message.call, message.to, CONTROLLER, message.data, undefined),
     );
     this.#scheduleFlush();
     return this.#endpoint.queuedBytes(dest) === 0 ? "sent" : "queued";
@@ -457,7 +451,17 @@ export class Controller {
       this.#hub.emit({ kind: "message", worker: w.index, data });
       return;
     }
-    if (m.kind !== "direct" || m.raw) return;
+    if (m.kind !== "direct") return;
+    if (m.raw) {
+      // a grouped worker's record: its tasks' messages and answers to calls
+      if (!readForController(this.#reader, m.data as Uint8Array, this.#fromTasks(w))) {
+        this.#workerError(w.index, {
+          name: "MalformedRecord",
+          message: "a record for the controller that is not a grouped worker's was dropped",
+        });
+      }
+      return;
+    }
     const message = m.data as FromWorker;
     switch (message.op) {
       case "ready":
@@ -501,13 +505,19 @@ export class Controller {
         this.#stopRouting(w, "stopped", undefined);
         this.#hub.emit({ kind: "worker-stopped", worker: w.index });
         return;
-      case "tasks": {
-        const m = this.#tasks.receive(w.index, message.message);
-        if (m !== undefined) this.#hub.emit({ kind: "message", worker: w.index, ...m });
+      case "tasks":
+        this.#fromTasks(w)(message.message);
         return;
-      }
     }
   };
+
+  /** Takes what worker `w`'s tasks sent: a message for the event stream, or an answer. */
+  #fromTasks(w: WorkerRecord): (message: FromTasks) => void {
+    return (message) => {
+      const m = this.#tasks.receive(w.index, message);
+      if (m !== undefined) this.#hub.emit({ kind: "message", worker: w.index, ...m });
+    };
+  }
 
   #spawnFor(from: WorkerRecord, config: Structured): void {
     const s = readSpawn(config);

@@ -4,6 +4,7 @@
  */
 import { workerOf } from "../app/address.ts";
 import { readSpawn } from "../app/spawn.ts";
+import { readForController, WireReader } from "../app/wire.ts";
 import type { Backend, BackendOptions } from "../backend/backend.ts";
 import type { BackendFactory } from "../backend/middleware.ts";
 import type { Structured } from "../bus/codec.ts";
@@ -89,6 +90,7 @@ export class SimHarness {
   readonly trace: string[] = [];
   readonly #workers: Worker[] = [];
   readonly #bus: SimBus;
+  readonly #reader = new WireReader();
   #stopping = false;
   /** Spawns placed for tasks, by ticket (from 2^40: clear of the tickets tests use). */
   readonly #spawners = new Map<number, { parent: number; tag: number }>();
@@ -305,7 +307,13 @@ export class SimHarness {
         return;
       case "bus":
         this.#trace(w, `-> bus ${describe(out.control)}`);
-        this.#bus.send(this.network.now, w.index, out.control);
+        if (out.control.op === "direct" && out.control.worker === -1) {
+          // a grouped worker's record for the controller: its tasks' messages and answers
+          const bytes = (out.control.data as Uint8Array).slice();
+          if (!readForController(this.#reader, bytes, (m) => w.fromTasks.push(m))) {
+            throw new RangeError(`worker ${w.index} sent the controller a malformed record`);
+          }
+        } else this.#bus.send(this.network.now, w.index, out.control);
         return;
       case "tasks": {
         this.#trace(w, `-> tasks ${describe(out.message)}`);

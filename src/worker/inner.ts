@@ -73,7 +73,10 @@ export type BusControl =
     }
   /** Send to every other running worker. */
   | { readonly op: "broadcast"; readonly data: Structured; readonly safe?: boolean }
-  /** Send to worker `worker`. */
+  /**
+   * Send to worker `worker`; worker -1 is the controller, which takes only a grouped worker's
+   * records (`app/wire.ts`) this way.
+   */
   | {
       readonly op: "direct";
       readonly worker: number;

@@ -52,6 +52,7 @@ const BACKEND_CLOSE_MS = 2500;
 
 /** Most non-fatal error reports sent to the controller per stats interval (the rest are counted). */
 const ERROR_REPORTS_PER_WINDOW = 20;
+const TO_CONTROLLER = { safe: true, uncapped: true } as const;
 
 /**
  * The worker loop (docs/design.md): drain the bus, fire the tick, publish stats, then wait in
@@ -360,6 +361,12 @@ export class WorkerLoop {
         this.#cappedSince();
         return;
       case "direct": {
+        if (c.worker === -1) {
+          // a grouped worker's record for the controller (its tasks' messages and answers):
+          // never dropped, as the runtime's own reports are not
+          endpoint.send(CONTROLLER_ENDPOINT, c.data, TO_CONTROLLER);
+          return;
+        }
         const roster = this.#o.roster;
         if (!Number.isInteger(c.worker) || c.worker < 0 || c.worker >= roster.size) {
           throw new RangeError(`no worker ${c.worker} (workers are 0..${roster.size - 1})`);

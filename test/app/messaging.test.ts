@@ -17,7 +17,8 @@ describe("messages at volume", () => {
     const b = await controller.spawnTask("probe");
     expect(a.worker).not.toBe(b.worker);
     controller.sendToTask(b, { op: "count" });
-    controller.sendToTask(a, { op: "tell-many", to: b.id, count: COUNT, chunk: 5000 });
+    // 1,000 a millisecond: tasks see no bus back-pressure, and a receiver takes ~3M/s at best
+    controller.sendToTask(a, { op: "tell-many", to: b.id, count: COUNT, chunk: 1000 });
     await reported(log, a, `told ${COUNT}`);
     // the last messages are on the bus behind the report: ask until all have come
     for (let i = 0; ; i++) {

@@ -8,7 +8,7 @@ import { TaskAddress } from "../../src/app/address.ts";
 import {
   Batches,
   CALL,
-  FROM_CONTROLLER,
+  CONTROLLER,
   MESSAGE,
   PUBLISH,
   REPLY,
@@ -49,14 +49,14 @@ const entry: fc.Arbitrary<Entry> = fc.oneof(
   fc.record({
     kind: fc.constant("message" as const),
     to: id,
-    from: fc.oneof(id, fc.constant(FROM_CONTROLLER)),
+    from: fc.oneof(id, fc.constant(CONTROLLER)),
     data,
   }),
   fc.record({
     kind: fc.constant("call" as const),
     call: callId,
     to: id,
-    from: fc.oneof(id, fc.constant(FROM_CONTROLLER)),
+    from: fc.oneof(id, fc.constant(CONTROLLER)),
     data,
   }),
   fc.record({ kind: fc.constant("reply" as const), call: callId, ok: fc.constant(true), data }),
@@ -191,7 +191,7 @@ describe("wire records between grouped workers", () => {
     const to = new TaskAddress(1, 2, 3, 4).id;
     let malformed = 0;
     for (let round = 0; round < 5000; round++) {
-      b.message(1, to, FROM_CONTROLLER, rng.chance(0.5) ? round : { round }, 0);
+      b.message(1, to, CONTROLLER, rng.chance(0.5) ? round : { round }, 0);
       b.call(1, round, to, to, new Uint8Array(rng.below(20)), 0);
       b.reply(1, round, rng.chance(0.5), "why", 0);
       const bytes = (b.take() as { bytes: Uint8Array }).bytes.slice();
