@@ -110,7 +110,7 @@ describe("wire records between grouped workers", () => {
             if (r !== undefined)
               sent.push({ worker: r.worker, bytes: r.bytes.slice(), who: r.who });
           };
-          adds.forEach((a, i) => keep(put(b, a.worker, a.entry, i)));
+          for (const [i, a] of adds.entries()) keep(put(b, a.worker, a.entry, i));
           for (let r = b.take(); r !== undefined; r = b.take()) keep(r);
           expect(b.pending).toBe(false);
           const got = new Map<number, Entry[]>();
