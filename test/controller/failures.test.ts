@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type ControllerEvent, openFileDescriptors, RecordTooLargeError } from "../../src/index.ts";
+import { PROBES } from "../app/reports.ts";
 import { lab, statsUntil } from "./lab.ts";
 import type { EventLog } from "./log.ts";
 
@@ -74,14 +75,14 @@ describe("an oversize bus message", () => {
     // synchronous run is released, so the ring to it fills and later sends queue
     send(0, { op: "busy", ms: 300 });
     const results = Array.from({ length: 40 }, (_, i) =>
-      send(0, { op: "to-task", id: `n${i}`, text: "x".repeat(4000) }),
+      send(0, { op: "echo", n: i, pad: "x".repeat(4000) }),
     );
     expect(results).toContain("queued");
     expect(() => controller.sendTo(0, { big: "x".repeat(200_000) })).toThrow(RecordTooLargeError);
-    for (let i = 40; i < 45; i++) send(0, { op: "to-task", id: `n${i}`, text: "late" });
-    await log.until("45 answers", () => log.messages((d) => "unknownTask" in d).length === 45);
-    const ids = log.messages((d) => "unknownTask" in d).map((d) => d.unknownTask);
-    expect(ids).toEqual(Array.from({ length: 45 }, (_, i) => `n${i}`));
+    for (let i = 40; i < 45; i++) send(0, { op: "echo", n: i });
+    await log.until("45 answers", () => log.messages((d) => "echo" in d).length === 45);
+    const ids = log.messages((d) => "echo" in d).map((d) => d.echo);
+    expect(ids).toEqual(Array.from({ length: 45 }, (_, i) => i));
     expect(await controller.shutdown({ timeoutMs: 2000 })).toEqual({
       stopped: [0],
       terminated: [],
@@ -250,12 +251,10 @@ describe("a hung worker", () => {
 describe("queues toward a slow peer", () => {
   test("a worker publishing to a hung subscriber is capped: refused sends are counted and reported, queued bytes show per destination", async () => {
     const cap = 64 * 1024;
-    const { controller, log, send, spawn } = await lab(2, {
+    const { controller, log, send } = await lab(2, {
       controller: { ringBytes: 16 * 1024, maxQueuedBytes: cap, stallMs: 100 },
     });
-    expect(spawn({ id: "listener", channel: 5 })).toBe(0);
-    expect(spawn({ id: "other" })).toBe(1);
-    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 2);
+    send(0, { op: "subscribe", channel: 5 });
     // worker 1 learns of worker 0's subscription before worker 0 hangs
     await statsUntil(controller, "subscription", () => {
       send(1, { op: "publish", channel: 5, text: "hello" });
@@ -301,18 +300,17 @@ describe("a runaway heap", () => {
 
 describe("error reports", () => {
   test("on a bus too small for a report's stack, the report still arrives, without the stack", async () => {
-    const { controller, log, send, spawn } = await lab(1, { controller: { ringBytes: 1024 } });
-    spawn({ id: "bad" });
-    await log.message("spawned", (d) => d.spawned === "bad");
-    send(0, { op: "throw", id: "bad" });
+    const { controller, log } = await lab(1, {
+      controller: { ringBytes: 1024 },
+      worker: { module: PROBES },
+    });
+    const bad = await controller.spawnTask("probe");
+    controller.sendToTask(bad, { op: "throw" });
     await log.until("task error", () => log.events.some((e) => e.kind === "task-error"));
     const report = log.events.find((e) => e.kind === "task-error") as {
       error: { name: string; message: string; stack?: string };
     };
-    expect(report.error).toEqual({
-      name: "TaskFailure",
-      message: "task 0 threw in onEvent: Error: task bad was told to throw",
-    });
+    expect(report.error).toEqual({ name: "Error", message: `probe ${bad} was told to throw` });
     expect(controller.stats()[0]?.state).toBe("running");
   });
 });

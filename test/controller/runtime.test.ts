@@ -2,7 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Controller, type ControllerEvent, openFileDescriptors } from "../../src/index.ts";
+import {
+  Controller,
+  type ControllerEvent,
+  openFileDescriptors,
+  type TaskAddress,
+} from "../../src/index.ts";
+import { PROBES, reported } from "../app/reports.ts";
 import { LAB, lab, statsUntil, track } from "./lab.ts";
 import { EventLog } from "./log.ts";
 
@@ -16,69 +22,51 @@ describe("controller and workers", () => {
     expect(log.messages((d) => "pong" in d).map((d) => d.pong)).toContain(1);
   });
 
-  test("controller to task: a message reaches the named task, which answers", async () => {
-    const { log, send, spawn } = await lab(2);
-    const w = spawn({ id: "alice" });
-    await log.message("spawned", (d) => d.spawned === "alice");
-    send(w, { op: "to-task", id: "alice", text: "hello" });
-    const reply = await log.message("reply", (d) => d.task === "alice" && "got" in d);
-    expect(reply).toEqual({ task: "alice", worker: w, got: "hello" });
-    send(w, { op: "to-task", id: "nobody", text: "?" });
-    await log.message("unknown task", (d) => d.unknownTask === "nobody");
-  });
-
-  test("task to task across workers through a pub/sub channel", async () => {
-    const { log, send, spawn } = await lab(2);
-    // least-loaded placement puts one listener on each worker
-    expect(spawn({ id: "l0", channel: 7 })).toBe(0);
-    expect(spawn({ id: "l1", channel: 7 })).toBe(1);
-    spawn({ id: "other", channel: 8 });
-    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 3);
-    // a subscription reaches other workers over the bus: publish until both listeners hear
+  test("worker to worker through a pub/sub channel: every message once, in order, with its sender", async () => {
+    const { log, send } = await lab(3);
+    send(1, { op: "subscribe", channel: 7 });
+    send(2, { op: "subscribe", channel: 7 });
+    send(0, { op: "subscribe", channel: 8 });
+    // a subscription reaches other workers over the bus: publish until both subscribers hear
     let n = 0;
     await log.until(
-      "both listeners",
+      "both subscribers",
       () => {
         send(0, { op: "publish", channel: 7, text: `m${n++}` });
-        const heard = new Set(log.messages((d) => "heard" in d).map((d) => d.task));
-        return heard.has("l0") && heard.has("l1");
+        const heard = new Set(log.messages((d) => "heard" in d).map((d) => d.worker));
+        return heard.has(1) && heard.has(2);
       },
       10_000,
     );
     // a last message: once both have heard it, they have heard everything published before it
     send(0, { op: "publish", channel: 7, text: `m${n}` });
     await log.until("the last message", () =>
-      ["l0", "l1"].every(
-        (id) => log.messages((d) => d.task === id && d.heard === `m${n}`).length === 1,
-      ),
+      [1, 2].every((w) => log.messages((d) => d.worker === w && d.heard === `m${n}`).length === 1),
     );
-    for (const id of ["l0", "l1"]) {
-      const texts = log.messages((d) => d.task === id && "heard" in d).map((d) => d.heard);
-      // in publish order, no duplicates, and once l1 hears it hears every later message
-      const seq = texts.map((t) => Number(String(t).slice(1)));
+    for (const w of [1, 2]) {
+      const heard = log.messages((d) => d.worker === w && "heard" in d);
+      // in publish order, no duplicates, and once a worker hears it hears every later message
+      const seq = heard.map((d) => Number(String(d.heard).slice(1)));
       expect(seq).toEqual([...seq].sort((a, b) => a - b));
       expect(new Set(seq).size).toBe(seq.length);
       expect(seq.at(-1)).toBe((seq[0] as number) + seq.length - 1);
-      expect(log.messages((d) => d.task === id && "heard" in d).every((d) => d.from === 0)).toBe(
-        true,
-      );
+      expect(heard.every((d) => d.from === 0 && d.channel === 7)).toBe(true);
     }
-    expect(log.messages((d) => d.task === "other" && "heard" in d)).toEqual([]);
+    expect(log.messages((d) => d.worker === 0 && "heard" in d)).toEqual([]);
   });
 
   test("stats follow spawned and finished tasks; spawns go to the least-loaded worker", async () => {
-    const { controller, log, send, spawn } = await lab(2);
-    const placed = ["a", "b", "c"].map((id) => spawn({ id }));
-    expect(placed).toEqual([0, 1, 0]);
+    const { controller } = await lab(2, { worker: { module: PROBES } });
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => controller.spawnTask("probe")));
+    expect([a, b, c].map((t) => t?.worker)).toEqual([0, 1, 0]);
     await statsUntil(controller, "2 + 1 tasks", (s) => s[0]?.tasks === 2 && s[1]?.tasks === 1);
-    send(1, { op: "finish", id: "b" });
-    await log.message("b finished", (d) => d.finished === "b");
+    controller.sendToTask(b as TaskAddress, { op: "finish" });
     await statsUntil(controller, "worker 1 empty", (s) => s[1]?.tasks === 0);
-    expect(spawn({ id: "d" })).toBe(1); // worker 1 has 0 tasks, worker 0 has 2
-    expect(spawn({ id: "e" })).toBe(1); // the spawn just sent counts before it is handled
-    expect(spawn({ id: "f" })).toBe(0);
-    send(0, { op: "finish", id: "a" });
-    send(0, { op: "finish", id: "c" });
+    // placed when asked, before the workers answer: a spawn just sent counts
+    const [d, e, f] = await Promise.all([1, 2, 3].map(() => controller.spawnTask("probe")));
+    expect([d, e, f].map((t) => t?.worker)).toEqual([1, 1, 0]);
+    controller.sendToTask(a as TaskAddress, { op: "finish" });
+    controller.sendToTask(c as TaskAddress, { op: "finish" });
     const s = await statsUntil(
       controller,
       "3 tasks left",
@@ -90,7 +78,7 @@ describe("controller and workers", () => {
     expect(s[0]?.eventsOut).toBeGreaterThan(0);
   });
 
-  test("a task may ask the controller to spawn another task", async () => {
+  test("a worker may ask the controller to spawn (a task's spawn output, by hand)", async () => {
     const { log, send } = await lab(2);
     send(0, { op: "spawn-request", id: "child" });
     const spawned = await log.message("child spawned", (d) => d.spawned === "child");
@@ -98,22 +86,18 @@ describe("controller and workers", () => {
   });
 
   test("a throwing task is reported and removed; its neighbours keep working", async () => {
-    const { controller, log, send, spawn } = await lab(2);
-    spawn({ id: "bad" });
-    spawn({ id: "peer" });
-    spawn({ id: "good" });
-    await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 3);
-    send(0, { op: "throw", id: "bad" });
+    const { controller, log } = await lab(1, { worker: { module: PROBES } });
+    const bad = await controller.spawnTask("probe");
+    const good = await controller.spawnTask("probe");
+    controller.sendToTask(bad, { op: "throw" });
     await log.until("task error", () => log.events.some((e) => e.kind === "task-error"));
     const err = log.events.find((e) => e.kind === "task-error");
-    expect(err).toMatchObject({ kind: "task-error", worker: 0, task: "bad" });
-    expect((err as { error: { message: string } }).error.message).toContain(
-      "bad was told to throw",
+    expect(err).toMatchObject({ kind: "task-error", worker: 0, task: `probe ${bad}` });
+    expect((err as { error: { message: string } }).error.message).toBe(
+      `probe ${bad} was told to throw`,
     );
-    send(0, { op: "to-task", id: "good", text: "still there?" });
-    await log.message("good answers", (d) => d.task === "good" && d.got === "still there?");
-    send(0, { op: "to-task", id: "bad", text: "?" });
-    await log.message("bad is gone", (d) => d.unknownTask === "bad");
+    controller.sendToTask(good, { op: "tell", to: good.id, text: "still there?" });
+    await reported(log, good, `message from ${good}: still there?`);
     const s = await statsUntil(controller, "stats", (x) => x[0]?.tasks === 1);
     expect(s[0]?.taskErrors).toBe(1);
     expect(s[0]?.lastError).toContain("told to throw");
@@ -139,8 +123,8 @@ describe("controller and workers", () => {
     expect(s[1]?.lastError).toContain("told to die");
     expect(controller.sendTo(1, { op: "ping" })).toBe("closed");
     expect(spawn({ id: "z" })).toBe(0); // only the live worker takes spawns
-    send(0, { op: "to-task", id: "x", text: "ok?" });
-    await log.message("worker 0 answers", (d) => d.task === "x" && d.got === "ok?");
+    send(0, { op: "ping" });
+    await log.message("worker 0 answers", (d) => d.pong === 0);
     const report = await controller.shutdown();
     expect(report).toEqual({ stopped: [0], terminated: [], dead: [1] });
   });
@@ -189,7 +173,7 @@ describe("controller and workers", () => {
   test("graceful shutdown: tasks say goodbye, workers stop, every file descriptor is released", async () => {
     const before = openFileDescriptors();
     const { controller, log, spawn } = await lab(2);
-    for (const id of ["a", "b", "c", "d"]) spawn({ id, channel: 3 });
+    for (const id of ["a", "b", "c", "d"]) spawn({ id });
     await log.until("spawns", () => log.messages((d) => "spawned" in d).length === 4);
     expect(openFileDescriptors()).toBeGreaterThan(before);
     const events: ControllerEvent[] = [];
@@ -199,7 +183,7 @@ describe("controller and workers", () => {
     const report = await controller.shutdown();
     await iterated; // the iterator ends once the controller has shut down
     expect(report).toEqual({ stopped: [0, 1], terminated: [], dead: [] });
-    const byes = log.messages((d) => d.bye === true).map((d) => d.task);
+    const byes = log.messages((d) => "bye" in d).map((d) => d.bye);
     expect(byes.sort()).toEqual(["a", "b", "c", "d"]);
     expect(events.filter((e) => e.kind === "worker-stopped").length).toBe(2);
     expect(controller.stats().map((s) => s.state)).toEqual(["stopped", "stopped"]);

@@ -1,8 +1,9 @@
 /**
- * The runtime's task semantics (pub/sub ordering, placement, spawn requests, failure reports,
- * graceful shutdown) on simulated time: the lab workers' own inners under `SimHarness`, where
- * every outcome is exact and a failure replays. What needs real threads (fds, exit codes, rings,
- * the watchdog) is tested in test/controller/.
+ * The runtime's worker-level semantics (pub/sub ordering, placement, spawn requests, refused
+ * outputs, graceful shutdown) on simulated time: the lab workers' hand-written inners under
+ * `SimHarness`, where every outcome is exact and a failure replays. Tasks on the grouped worker
+ * have their own simulated-time tests in test/app/; what needs real threads (fds, exit codes,
+ * rings, the watchdog) is tested in test/controller/.
  */
 import { describe, expect, test } from "bun:test";
 import { SimHarness, SimNetwork, type Structured } from "../../src/index.ts";
@@ -22,52 +23,32 @@ function labs(workers: number, busLatencyMs = 1) {
 describe("the runtime's semantics on simulated time", () => {
   test("pub/sub: a subscription reaches the other worker one bus latency later; from then on every message arrives once, in order", () => {
     const { h, network, send, told } = labs(2, 1);
-    expect([h.spawn({ id: "l0", channel: 7 }), h.spawn({ id: "l1", channel: 7 })]).toEqual([0, 1]);
-    h.spawn({ id: "other", channel: 8 });
+    send(0, { op: "subscribe", channel: 7 });
+    send(1, { op: "subscribe", channel: 7 });
+    send(1, { op: "subscribe", channel: 8 });
     // published at once: worker 0 does not yet know of worker 1's subscription
     send(0, { op: "publish", channel: 7, text: "m0" });
     h.run(network.now + 1);
     send(0, { op: "publish", channel: 7, text: "m1" });
+    send(0, { op: "publish", channel: 8, text: "other" });
     send(0, { op: "publish", channel: 7, text: "m2" });
     h.run(network.now + 1);
-    const heard = (w: number, id: string) =>
+    const heard = (w: number) =>
       told(w)
-        .filter((d) => d.task === id && "heard" in d)
-        .map((d) => `${d.heard}@${d.from}`);
-    expect(heard(0, "l0")).toEqual(["m0@0", "m1@0", "m2@0"]);
-    expect(heard(1, "l1")).toEqual(["m1@0", "m2@0"]);
-    expect(heard(0, "other")).toEqual([]);
+        .filter((d) => "heard" in d)
+        .map((d) => `${d.heard}@${d.from}/${d.channel}`);
+    // its own worker's subscription is seen at once (a publish reaches the publisher's worker)
+    expect(heard(0)).toEqual(["m0@0/7", "m1@0/7", "m2@0/7"]);
+    expect(heard(1)).toEqual(["m1@0/7", "other@0/8", "m2@0/7"]);
   });
 
-  test("placement: fewest tasks, lowest index on a tie; a task's spawn request is placed the same way", () => {
+  test("placement: fewest tasks, lowest index on a tie; a spawn a worker asks for is placed the same way", () => {
     const { h, send, told } = labs(2);
     expect(["a", "b", "c"].map((id) => h.spawn({ id }))).toEqual([0, 1, 0]);
-    send(0, { op: "finish", id: "a" });
-    send(0, { op: "finish", id: "c" });
-    expect(
-      told(0)
-        .filter((d) => "finished" in d)
-        .map((d) => d.finished),
-    ).toEqual(["a", "c"]);
-    send(1, { op: "spawn-request", id: "child" });
-    expect(told(0).at(-1)).toEqual({ spawned: "child", worker: 0 });
-  });
-
-  test("a throwing task is reported and removed; its neighbours keep answering", () => {
-    const { h, send, told } = labs(1);
-    for (const id of ["bad", "good"]) h.spawn({ id });
-    send(0, { op: "throw", id: "bad" });
-    expect(h.reports(0)).toHaveLength(1);
-    const [report] = h.reports(0);
-    expect(report).toMatchObject({ kind: "task-error", task: "bad" });
-    expect(String((report as { error: unknown }).error)).toContain("bad was told to throw");
-    send(0, { op: "to-task", id: "good", text: "still there?" });
-    send(0, { op: "to-task", id: "bad", text: "?" });
-    expect(told(0).slice(-2)).toEqual([
-      { task: "good", worker: 0, got: "still there?" },
-      { unknownTask: "bad" },
-    ]);
-    expect(h.spawn({ id: "next" })).toBe(0);
+    send(0, { op: "spawn-request", id: "child" });
+    expect(told(1).at(-1)).toEqual({ spawned: "child", worker: 1 });
+    send(1, { op: "spawn-request", id: "next" });
+    expect(told(0).at(-1)).toEqual({ spawned: "next", worker: 0 });
   });
 
   test("an output the runtime cannot carry out is reported as a worker error; the next output still goes", () => {
@@ -79,21 +60,16 @@ describe("the runtime's semantics on simulated time", () => {
     expect(told(0).at(-1)).toEqual({ afterBadOutput: 0 });
   });
 
-  test("graceful shutdown: every task says goodbye, then finishes; spawn requests are refused", () => {
+  test("graceful shutdown: every worker says goodbye for what it holds; spawn requests are refused", () => {
     const { h, network, send, told } = labs(2);
-    for (const id of ["a", "b", "c", "d"]) h.spawn({ id, channel: 3 });
+    for (const id of ["a", "b", "c", "d"]) h.spawn({ id });
     expect(h.shutdown(network.now + 1000)).toBe(true);
     for (const w of [0, 1]) {
       const ids = w === 0 ? ["a", "c"] : ["b", "d"];
       expect(
         told(w)
-          .filter((d) => d.bye === true)
-          .map((d) => d.task),
-      ).toEqual(ids);
-      expect(
-        told(w)
-          .filter((d) => "finished" in d)
-          .map((d) => d.finished),
+          .filter((d) => "bye" in d)
+          .map((d) => d.bye),
       ).toEqual(ids);
     }
     send(0, { op: "spawn-request", id: "late" });
@@ -112,7 +88,7 @@ describe("the runtime's semantics on simulated time", () => {
   test("the same calls give the same trace, line for line", () => {
     const run = () => {
       const { h, network, send } = labs(3, 2);
-      for (let i = 0; i < 6; i++) h.spawn({ id: `t${i}`, channel: i % 2 });
+      for (let i = 0; i < 6; i++) send(i % 3, { op: "subscribe", channel: i % 2 });
       for (let i = 0; i < 5; i++) {
         send(i % 3, { op: "publish", channel: i % 2, text: `x${i}` });
         h.run(network.now + 1);

@@ -1,16 +1,19 @@
 /**
- * A worker for the runtime tests: tasks in a TaskGroup that answer the controller, talk over
- * pub/sub channels, finish, throw; and commands that make the whole worker misbehave.
+ * A hand-written worker (the low-level `WorkerInner` path) for the tests of what happens to a
+ * whole worker: it answers the controller, publishes and listens on channels, echoes datagrams,
+ * and on command misbehaves (throws, exits, hangs, spins, hoards memory, sends what the bus or
+ * the runtime refuses). Tasks are not its business: the grouped worker's tests use the probe
+ * tasks of test/app/probe.ts.
  *
- * Controller → worker ("external") commands: see `Command`. Every answer is an external message.
+ * Controller → worker ("external") commands: see `Command`; every answer is an external
+ * message. A spawn config `{ id }` only counts as a task (for placement): it says
+ * `{ spawned: id, worker }` now and `{ bye: id }` at shutdown.
  */
 
 import {
   defineWorker,
   SocketAddr,
   type Structured,
-  type Task,
-  TaskGroup,
   TunDevice,
   type WorkerInner,
   type WorkerInput,
@@ -18,21 +21,22 @@ import {
 } from "../../../src/index.ts";
 import { currentCpu } from "../../../src/sys/thread.ts";
 
-/** A spawn config: a task id and, optionally, a channel it listens to. */
+/** A spawn config: what the placed "task" is called. */
 export interface LabSpawn {
   readonly [key: string]: Structured;
   readonly id: string;
-  readonly channel?: number;
 }
 
 /** Commands the tests send. */
 export type Command =
   | { op: "ping" }
   | { op: "cpu" }
-  | { op: "to-task"; id: string; text: string }
-  | { op: "finish"; id: string }
-  | { op: "throw"; id: string }
+  /** Answers `{ echo: n }` (`pad` makes the command as large as a test needs). */
+  | { op: "echo"; n: number; pad?: string }
+  /** Subscribes to `channel`; what is published there is told as `{ heard, from }`. */
+  | { op: "subscribe"; channel: number }
   | { op: "publish"; channel: number; text: string }
+  /** Asks the controller to spawn `{ id }` (a task's "spawn" output, by hand). */
   | { op: "spawn-request"; id: string }
   | { op: "bad-output" }
   | { op: "flood"; count: number }
@@ -54,69 +58,12 @@ export type Command =
   /** Creates TUN device `name` inside the worker (its queue is the worker's own fd). */
   | { op: "make-tun"; name: string };
 
-type TaskIn =
-  | { op: "say"; text: string }
-  | { op: "finish" }
-  | { op: "throw" }
-  | { op: "heard"; text: string; from: number };
-
-class LabTask implements Task<TaskIn, WorkerOutput> {
-  readonly #out: WorkerOutput[] = [];
-  #done = false;
-
-  constructor(
-    readonly id: string,
-    readonly worker: number,
-  ) {}
-
-  onTick(): void {}
-
-  onEvent(_now: number, input: TaskIn): void {
-    switch (input.op) {
-      case "say":
-        this.#tell({ task: this.id, worker: this.worker, got: input.text });
-        return;
-      case "heard":
-        this.#tell({ task: this.id, worker: this.worker, heard: input.text, from: input.from });
-        return;
-      case "finish":
-        this.#done = true;
-        return;
-      case "throw":
-        throw new Error(`task ${this.id} was told to throw`);
-    }
-  }
-
-  onShutdown(): void {
-    this.#tell({ task: this.id, worker: this.worker, bye: true });
-    this.#done = true;
-  }
-
-  popOutput(): WorkerOutput | undefined {
-    return this.#out.shift();
-  }
-
-  isEmpty(): boolean {
-    return this.#done && this.#out.length === 0;
-  }
-
-  emptyEvent(): WorkerOutput {
-    return { kind: "external", data: { finished: this.id, worker: this.worker } };
-  }
-
-  #tell(data: Structured): void {
-    this.#out.push({ kind: "external", data });
-  }
-}
-
 /** Memory kept by "hog". */
 const hoard: Uint8Array[] = [];
 
 /** The lab worker's inner (exported so the simulated-time harness can run it too). */
 export class LabWorker implements WorkerInner {
-  readonly #group = new TaskGroup<TaskIn, WorkerOutput, LabTask>();
-  readonly #slots = new Map<string, number>();
-  readonly #listeners = new Map<number, Set<string>>();
+  readonly #placed: string[] = [];
   readonly #out: WorkerOutput[] = [];
   #stopping = false;
   #hang = false;
@@ -126,41 +73,30 @@ export class LabWorker implements WorkerInner {
   constructor(readonly index: number) {}
 
   tasks(): number {
-    return this.#group.size;
+    return this.#placed.length;
   }
 
   isEmpty(): boolean {
-    return this.#stopping && !this.#hang && this.#group.isEmpty() && this.#out.length === 0;
+    return this.#stopping && !this.#hang && this.#out.length === 0;
   }
 
   spawn(_now: number, config: Structured): void {
-    const { id, channel } = config as LabSpawn;
-    const slot = this.#group.add(new LabTask(id, this.index));
-    this.#slots.set(id, slot);
-    if (channel !== undefined) {
-      let ids = this.#listeners.get(channel);
-      if (ids === undefined) {
-        ids = new Set();
-        this.#listeners.set(channel, ids);
-        this.#out.push({ kind: "bus", control: { op: "subscribe", channel } });
-      }
-      ids.add(id);
-    }
-    this.#out.push({ kind: "external", data: { spawned: id, worker: this.index } });
+    const { id } = config as LabSpawn;
+    this.#placed.push(id);
+    this.#tell({ spawned: id, worker: this.index });
   }
 
-  onTick(now: number): void {
+  onTick(): void {
     for (let i = 0; i < this.#hogMb; i++) hoard.push(new Uint8Array(2 ** 20).fill(1));
-    this.#group.onTick(now);
   }
 
-  onEvent(now: number, input: WorkerInput): void {
+  onEvent(_now: number, input: WorkerInput): void {
     if (input.kind === "net") {
       const e = input.event;
       if (e.kind === "udp-listen-result") {
-        const data =
-          e.error === undefined ? { listening: this.index } : { listenError: e.error.code };
-        this.#out.push({ kind: "external", data });
+        this.#tell(
+          e.error === undefined ? { listening: this.index } : { listenError: e.error.code },
+        );
       } else if (e.kind === "udp-packet") {
         this.#out.push({
           kind: "net",
@@ -172,28 +108,25 @@ export class LabWorker implements WorkerInner {
     }
     if (input.kind === "bus") {
       const { text } = input.data as { text: string };
-      for (const id of this.#listeners.get(input.channel) ?? []) {
-        this.#toTask(now, id, { op: "heard", text, from: input.from });
-      }
+      this.#tell({ worker: this.index, heard: text, channel: input.channel, from: input.from });
       return;
     }
-    if (input.kind !== "external") return;
-    const c = input.data as Command;
+    if (input.kind === "external") this.#command(input.data as Command);
+  }
+
+  #command(c: Command): void {
     switch (c.op) {
       case "ping":
-        this.#out.push({ kind: "external", data: { pong: this.index } });
+        this.#tell({ pong: this.index });
         return;
       case "cpu":
-        this.#out.push({ kind: "external", data: { cpu: currentCpu() } });
+        this.#tell({ cpu: currentCpu() });
         return;
-      case "to-task":
-        this.#toTask(now, c.id, { op: "say", text: c.text });
+      case "echo":
+        this.#tell({ echo: c.n });
         return;
-      case "finish":
-        this.#toTask(now, c.id, { op: "finish" });
-        return;
-      case "throw":
-        this.#toTask(now, c.id, { op: "throw" });
+      case "subscribe":
+        this.#out.push({ kind: "bus", control: { op: "subscribe", channel: c.channel } });
         return;
       case "publish":
         this.#out.push({
@@ -206,12 +139,10 @@ export class LabWorker implements WorkerInner {
         return;
       case "bad-output":
         this.#out.push({ kind: "bus", control: { op: "direct", worker: 99, data: null } });
-        this.#out.push({ kind: "external", data: { afterBadOutput: this.index } });
+        this.#tell({ afterBadOutput: this.index });
         return;
       case "flood":
-        for (let i = 0; i < c.count; i++) {
-          this.#out.push({ kind: "external", data: { flood: i, pad: "x".repeat(64) } });
-        }
+        for (let i = 0; i < c.count; i++) this.#tell({ flood: i, pad: "x".repeat(64) });
         return;
       case "die":
         throw new Error(`worker ${this.index} was told to die`);
@@ -223,8 +154,7 @@ export class LabWorker implements WorkerInner {
         return;
       case "reports-then-big":
         for (let i = 0; i < 2 * c.count + 1; i++) {
-          const data = i === c.count ? { big: "x".repeat(c.bigBytes) } : { report: i };
-          this.#out.push({ kind: "external", data });
+          this.#tell(i === c.count ? { big: "x".repeat(c.bigBytes) } : { report: i });
         }
         return;
       case "busy": {
@@ -239,7 +169,7 @@ export class LabWorker implements WorkerInner {
         for (let i = 0; i < c.count; i++) {
           this.#out.push({ kind: "bus", control: { op: "publish", channel: c.channel, data } });
         }
-        this.#out.push({ kind: "external", data: { published: c.count } });
+        this.#tell({ published: c.count });
         return;
       }
       case "hog":
@@ -247,10 +177,7 @@ export class LabWorker implements WorkerInner {
         return;
       case "make-tun": {
         const device = TunDevice.create({ name: c.name });
-        this.#out.push({
-          kind: "external",
-          data: { tun: device.name, fd: device.queues[0] ?? -1 },
-        });
+        this.#tell({ tun: device.name, fd: device.queues[0] ?? -1 });
         return;
       }
       case "listen":
@@ -270,48 +197,17 @@ export class LabWorker implements WorkerInner {
     }
   }
 
-  onShutdown(now: number): void {
+  onShutdown(): void {
     this.#stopping = true;
-    this.#group.onShutdown(now);
+    for (const id of this.#placed.splice(0)) this.#tell({ bye: id, worker: this.index });
   }
 
-  popOutput(now: number): WorkerOutput | undefined {
-    const own = this.#out.shift();
-    if (own !== undefined) return own;
-    for (;;) {
-      const out = this.#group.popOutput(now);
-      if (out === undefined) return undefined;
-      switch (out.kind) {
-        case "output":
-          return out.value;
-        case "finished":
-          this.#forget(out.index);
-          return out.value;
-        case "error":
-          return { kind: "task-error", task: this.#forget(out.index), error: out.error };
-        case "empty":
-          continue;
-      }
-    }
+  popOutput(): WorkerOutput | undefined {
+    return this.#out.shift();
   }
 
-  #toTask(now: number, id: string, input: TaskIn): void {
-    const slot = this.#slots.get(id);
-    if (slot === undefined) {
-      this.#out.push({ kind: "external", data: { unknownTask: id } });
-      return;
-    }
-    this.#group.onEvent(now, slot, input);
-  }
-
-  #forget(slot: number): string {
-    for (const [id, s] of this.#slots) {
-      if (s !== slot) continue;
-      this.#slots.delete(id);
-      for (const ids of this.#listeners.values()) ids.delete(id);
-      return id;
-    }
-    return `slot ${slot}`;
+  #tell(data: Structured): void {
+    this.#out.push({ kind: "external", data });
   }
 }
 
