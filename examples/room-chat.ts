@@ -26,12 +26,12 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { Controller, type ControllerEvent, recvBufferSizeFor, TaskAddress } from "bun-sansio";
 import { type Cli, cli, failureLine, stopOnSignals } from "./cli.ts";
-import type {
-  ChatConfig,
-  ControlMessage,
-  GatewayReport,
-  GatewayStatus,
-  SessionInfo,
+import chatWorker, {
+  type ChatConfig,
+  type ControlMessage,
+  type GatewayReport,
+  type GatewayStatus,
+  type SessionInfo,
 } from "./room-chat-worker.ts";
 
 const arg: Cli = cli("room-chat");
@@ -59,7 +59,6 @@ const config: ChatConfig = {
 const backend = arg.backend(values.backend);
 
 const controller = new Controller({ maxWorkers: workers });
-const module = new URL("./room-chat-worker.ts", import.meta.url);
 /** Each worker's gateway, once it has reported its socket open. */
 const gateways: TaskAddress[] = [];
 const waiting = new Map<number, (report: GatewayReport) => void>();
@@ -90,7 +89,7 @@ controller.on((e: ControllerEvent) => {
 async function start(index: number, port: number): Promise<GatewayReport> {
   const reported = new Promise<GatewayReport>((resolve) => waiting.set(index, resolve));
   await controller.addWorker<ChatConfig>({
-    module,
+    module: chatWorker,
     config: { ...config, port },
     backend,
     recvBufferSize: recvBufferSizeFor(maxBytes), // longer ones come cut short, with their size

@@ -21,7 +21,7 @@ import {
 } from "bun-sansio";
 import { type Cli, cli, failureLine, stopOnSignals } from "./cli.ts";
 import { parseSubnet } from "./ping-responder.ts";
-import {
+import pingWorker, {
   type PingConfig,
   type PingCounters,
   type PingReport,
@@ -70,7 +70,6 @@ try {
 }
 
 const controller = new Controller({ maxWorkers: workers });
-const module = new URL("./tun-ping-worker.ts", import.meta.url);
 const counters = new Map<number, PingCounters>();
 const waiting = new Map<number, (report: PingReport) => void>();
 
@@ -99,7 +98,7 @@ async function start(index: number): Promise<PingReport> {
   };
   // receive buffers that hold a whole packet (plus the Ethernet header in TAP mode)
   await controller.addWorker({
-    module,
+    module: pingWorker,
     config,
     backend,
     recvBufferSize: recvBufferSizeFor(mtu + 14),

@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { Controller, recvBufferSizeFor } from "bun-sansio";
 import { type Cli, cli } from "./cli.ts";
-import type { LoadConfig, LoadResult } from "./udp-echo-client-worker.ts";
+import loadWorker, { type LoadConfig, type LoadResult } from "./udp-echo-client-worker.ts";
 
 const arg: Cli = cli("udp-echo-client");
 
@@ -47,7 +47,7 @@ const result = new Promise<LoadResult>((resolve, reject) => {
   });
 });
 await controller.addWorker({
-  module: new URL("./udp-echo-client-worker.ts", import.meta.url),
+  module: loadWorker,
   config,
   tickMs: 20,
   backend,

@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { Controller, type ControllerEvent, recvBufferSizeFor } from "bun-sansio";
 import { type Cli, cli, failureLine, stopOnSignals } from "./cli.ts";
-import type { EchoConfig, EchoReport } from "./udp-echo-worker.ts";
+import echoWorker, { type EchoConfig, type EchoReport } from "./udp-echo-worker.ts";
 
 const arg: Cli = cli("udp-echo-server");
 
@@ -39,7 +39,6 @@ const buffers =
 const backend = arg.backend(values.backend);
 
 const controller = new Controller({ maxWorkers: workers });
-const module = new URL("./udp-echo-worker.ts", import.meta.url);
 const counters = new Map<number, { echoed: number; truncated: number }>();
 const waiting = new Map<number, (report: EchoReport) => void>();
 
@@ -62,7 +61,7 @@ async function start(index: number, bindPort: number): Promise<EchoReport> {
   const reported = new Promise<EchoReport>((resolve) => waiting.set(index, resolve));
   const config: EchoConfig = { host: values.host, port: bindPort };
   await controller.addWorker({
-    module,
+    module: echoWorker,
     config,
     backend,
     ...(buffers === undefined ? {} : { recvBuffers: buffers }),

@@ -155,7 +155,9 @@ EXPORT void sio_ledger_release(int32_t owner, int32_t free_urings, double *out,
     if (fd_owner[fd] != owner) continue;
     fd_owner[fd] = 0;
     struct stat st;
-    if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    // the system call, not glibc's fstat: that one is versioned GLIBC_2.33, and the prebuilt
+    // shims stay at GLIBC_2.17 (the kernel's struct stat is libc's on x86-64 and arm64)
+    if (syscall(SYS_fstat, (int)fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
       if (sockets < max_sockets) out[3 + sockets] = (double)st.st_ino;
       sockets++;
     }

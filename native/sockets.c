@@ -64,6 +64,10 @@ EXPORT int64_t sio_udp_drops(int32_t fd) {
 }
 
 // Number of open file descriptors of this process (for leak checks).
+// The hash of the ABI header this shim was built from (native/build.ts passes it): the loader
+// refuses a shim built for another version of the TypeScript side.
+EXPORT uint32_t sio_abi_hash(void) { return SIO_ABI_HASH; }
+
 EXPORT int32_t sio_count_fds(void) {
   DIR *d = opendir("/proc/self/fd");
   if (d == NULL) return -errno;

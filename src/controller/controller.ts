@@ -16,7 +16,9 @@ import {
   RosterState,
   sendControl,
   type ToWorker,
+  type WorkerInit,
 } from "../runtime/protocol.ts";
+import { definitionStart, isWorkerDefinition, workerEntry } from "../worker/host.ts";
 import type { FromTasks, ToTasks } from "../worker/inner.ts";
 import { awaitExits, releaseWorker } from "./cleanup.ts";
 import {
@@ -30,6 +32,7 @@ import {
   busLayoutFor,
   type ControllerOptions,
   checkWorkerOptions,
+  moduleName,
   workerInit,
 } from "./options.ts";
 import {
@@ -145,7 +148,9 @@ export class Controller {
    * (and reports a "worker-died" event) if it cannot start: module without `defineWorker`,
    * factory that throws, backend unavailable, invalid CPU.
    */
-  addWorker<Config = Structured>(options: AddWorkerOptions<Config>): Promise<number> {
+  addWorker<Config = Structured>(typed: AddWorkerOptions<Config>): Promise<number> {
+    // Config checks the caller's module and config against each other; the runtime needs neither
+    const options = typed as unknown as AddWorkerOptions;
     if (this.#closed || this.#shutdown !== undefined) {
       return Promise.reject(new Error("the controller is shut down"));
     }
@@ -159,9 +164,23 @@ export class Controller {
     }
     const problem = checkWorkerOptions(options);
     if (problem !== undefined) return Promise.reject(problem);
-    const moduleUrl = String(options.module);
-    const thread = new Worker(options.module);
-    const { record: w, exited } = newWorkerRecord(index, options, thread, this.#layout.endpoints);
+    const moduleUrl = moduleName(options.module);
+    const shared = {
+      layout: this.#layout,
+      maxQueuedBytes: this.#maxQueuedBytes,
+      roster: this.#rosterBlock,
+    };
+    let init: WorkerInit | undefined;
+    const { record: w, exited } = newWorkerRecord(index, options, this.#layout.endpoints, (own) => {
+      init = workerInit(options, index, own, shared);
+      const module = options.module;
+      if (!isWorkerDefinition(module)) return new Worker(module);
+      // the init travels with the thread: the worker takes over inside defineWorker
+      return new Worker(workerEntry(module), {
+        workerData: definitionStart(module, init),
+      } as WorkerOptions);
+    });
+    const thread = w.thread;
     this.#workers.push(w);
     let uncaught: ErrorInfo | undefined;
     thread.addEventListener("error", (e: ErrorEvent) => {
@@ -190,12 +209,7 @@ export class Controller {
         exited();
       });
     });
-    const init = workerInit(options, w, {
-      layout: this.#layout,
-      maxQueuedBytes: this.#maxQueuedBytes,
-      roster: this.#rosterBlock,
-    });
-    thread.postMessage(init);
+    if (!isWorkerDefinition(options.module)) thread.postMessage(init);
     this.#startPump();
     this.#watchdog.start();
     const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;

@@ -3,8 +3,8 @@ import type { BackendKind } from "../backend/index.ts";
 import type { Encodable, Structured } from "../bus/codec.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
 import type { WorkerInit } from "../runtime/protocol.ts";
+import { isWorkerDefinition, type WorkerDefinition } from "../worker/host.ts";
 import type { ControllerListener } from "./events.ts";
-import type { WorkerRecord } from "./record.ts";
 
 /** Options of a `Controller`. */
 export interface ControllerOptions {
@@ -28,9 +28,14 @@ export interface ControllerOptions {
 
 /** How to start one worker. */
 export interface AddWorkerOptions<Config = Structured> {
-  /** The worker module (its URL or absolute path); it must call `defineWorker`. */
-  module: string | URL;
-  /** The export holding the definition, when the module defines several. Default "default". */
+  /**
+   * The worker: its definition (the default export of a worker module, imported), or the
+   * module's URL or absolute path (it must call `defineWorker`). A definition also works in a
+   * binary made by `bun build --compile` with no more than the application's entry point; a URL
+   * needs the module to be given to `bun build` as an entry point of its own.
+   */
+  module: WorkerDefinition<Config> | string | URL;
+  /** With a module URL: the export holding the definition, when it defines several. */
   exportName?: string;
   /** Passed to the module's factory (its type: the module's `Config`; checked by the codec). */
   config?: Config & Encodable<Config>;
@@ -94,13 +99,14 @@ export function checkWorkerOptions(options: AddWorkerOptions): RangeError | unde
 /** The init message that starts worker `w` (options checked by `checkWorkerOptions`). */
 export function workerInit(
   options: AddWorkerOptions,
-  w: WorkerRecord,
+  index: number,
+  own: { stats: SharedArrayBuffer; ledgerOwner: number },
   shared: { layout: BusLayout; maxQueuedBytes: number; roster: SharedArrayBuffer },
 ): WorkerInit {
   return {
     sansio: "init",
-    index: w.index,
-    moduleUrl: String(options.module),
+    index,
+    moduleUrl: moduleName(options.module),
     exportName: options.exportName ?? "default",
     config: options.config,
     tickMs: options.tickMs ?? 100,
@@ -112,10 +118,10 @@ export function workerInit(
     layout: shared.layout,
     maxQueuedBytes: shared.maxQueuedBytes,
     maxHeapBytes: (options.maxHeapMb ?? 0) * 2 ** 20,
-    pcap: options.pcap === undefined ? undefined : pcapPath(options.pcap, w.index),
+    pcap: options.pcap === undefined ? undefined : pcapPath(options.pcap, index),
     checkPayloads: options.checkPayloads ?? process.env.BUN_SANSIO_CHECK_PAYLOADS === "1",
-    ledgerOwner: w.ledgerOwner,
-    stats: w.stats,
+    ledgerOwner: own.ledgerOwner,
+    stats: own.stats,
     roster: shared.roster,
     epoch: performance.timeOrigin,
   };
@@ -128,4 +134,9 @@ function pcapPath(path: string, index: number): string {
   return dot > slash + 1
     ? `${path.slice(0, dot)}.w${index}${path.slice(dot)}`
     : `${path}.w${index}`;
+}
+
+/** How a worker's module is named in messages: its URL, or where its definition was made. */
+export function moduleName(module: AddWorkerOptions["module"]): string {
+  return isWorkerDefinition(module) ? module.site : String(module);
 }

@@ -176,22 +176,25 @@ export function workerStats(
 }
 
 /**
- * The record of worker `index`, just started on `thread` (a bus of `endpoints` endpoints), and
- * the function that settles its `exited` promise.
+ * The record of worker `index` (a bus of `endpoints` endpoints), its thread started by `launch`
+ * with the record's stats block and ledger owner, and the function that settles its `exited`
+ * promise.
  */
 export function newWorkerRecord(
   index: number,
   options: AddWorkerOptions,
-  thread: Worker,
   endpoints: number,
+  launch: (shared: { stats: SharedArrayBuffer; ledgerOwner: number }) => Worker,
 ): { record: WorkerRecord; exited: () => void } {
   let exited!: () => void;
+  const stats = createStatsBlock(endpoints);
+  const ledgerOwner = newLedgerOwner();
   const record: WorkerRecord = {
     index,
     options,
-    thread,
-    stats: createStatsBlock(endpoints),
-    ledgerOwner: newLedgerOwner(),
+    thread: launch({ stats, ledgerOwner }),
+    stats,
+    ledgerOwner,
     state: "starting",
     unstalled: "running",
     terminated: false,

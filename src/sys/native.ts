@@ -1,14 +1,23 @@
 /**
- * Finds and loads the native shim (libsansio.so) built by `bun run build:native`.
- * Loading happens once per thread, on first use; every backend shares the same bindings.
+ * Finds and loads the native shim (libsansio.so). Loading happens once per thread, on first use;
+ * every backend shares the same bindings. Where it looks, in order:
+ * 1. `SANSIO_NATIVE`, when set: that file and nothing else;
+ * 2. the prebuilt package for this platform (`@bun-sansio/linux-<x64|arm64>-<gnu|musl>`, an
+ *    optional dependency `bun add` installs; `bun build --compile` embeds its file);
+ * 3. a local build, `native/build/<target>/libsansio.so` (`bun run build:native`).
+ * A shim is taken only if it loads and was built for this version's ABI (`sio_abi_hash`).
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { abiHash } from "./abi.ts";
+import { hostLibc, hostTarget, isTarget, type Target } from "./platform.ts";
 
 const { i32, u32, i64, i64_fast, u64, u64_fast, ptr, void: none } = FFIType;
 
 const symbols = {
+  sio_abi_hash: { args: [], returns: u32 },
   sio_udp_bind: { args: [ptr, i32, i32, i32, i32, ptr], returns: i32 },
   sio_close: { args: [i32], returns: i32 },
   sio_udp_drops: { args: [i32], returns: i64_fast },
@@ -49,48 +58,140 @@ const symbols = {
 /** The shim's functions, as bound by bun:ffi. */
 export type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
 
-/** The shim could not be found or loaded; the message says what to run or install. */
+/** The shim could not be found or loaded; the message says what was tried and what to do. */
 export class NativeLoadError extends Error {
   override readonly name = "NativeLoadError";
 }
 
-/** Where the shim is looked for: $SANSIO_NATIVE, then native/build/<platform>-<arch>/. */
-export function nativePath(): string {
-  return (
-    process.env.SANSIO_NATIVE ??
-    join(
-      import.meta.dir,
-      "..",
-      "..",
-      "native",
-      "build",
-      `${process.platform}-${process.arch}`,
-      "libsansio.so",
-    )
-  );
+/** The path of the prebuilt shim package for `target`, if it is installed. */
+function prebuilt(target: Target): string | undefined {
+  // literal names, so that `bun build --compile` embeds the one installed
+  try {
+    switch (target) {
+      case "linux-x64-gnu":
+        return require("@bun-sansio/linux-x64-gnu").default;
+      case "linux-arm64-gnu":
+        return require("@bun-sansio/linux-arm64-gnu").default;
+      case "linux-x64-musl":
+        return require("@bun-sansio/linux-x64-musl").default;
+      case "linux-arm64-musl":
+        return require("@bun-sansio/linux-arm64-musl").default;
+    }
+  } catch {
+    return undefined; // not installed (another platform's, or optional dependencies left out)
+  }
+}
+
+/** Where `bun run build:native` puts this machine's shim. */
+export function localBuildPath(target: string): string {
+  return join(import.meta.dir, "..", "..", "native", "build", target, "libsansio.so");
+}
+
+/** One place a shim was looked for: where, and what it was. */
+interface Candidate {
+  readonly what: string;
+  readonly path: string;
+}
+
+/** Where the shim is looked for, in order (see the module comment). */
+export function nativeCandidates(): Candidate[] {
+  const chosen = process.env.SANSIO_NATIVE;
+  if (chosen !== undefined && chosen !== "") return [{ what: "SANSIO_NATIVE", path: chosen }];
+  const target = hostTarget();
+  if (!isTarget(target)) return [];
+  const out: Candidate[] = [];
+  const package_ = prebuilt(target);
+  if (package_ !== undefined)
+    out.push({ what: `the prebuilt @bun-sansio/${target}`, path: package_ });
+  out.push({ what: "the local build (bun run build:native)", path: localBuildPath(target) });
+  return out;
 }
 
 let loaded: Native | undefined;
 
-/** The loaded shim. Throws NativeLoadError with instructions when it is missing or broken. */
+/** The loaded shim. Throws NativeLoadError saying what was tried and what to do. */
 export function native(): Native {
   if (loaded !== undefined) return loaded;
-  const path = nativePath();
-  const howTo =
-    "Build it with `bun run build:native` in the bun-sansio package (it needs a C compiler and liburing 2.3+: apt-get install gcc liburing-dev).";
-  if (process.platform !== "linux") {
-    throw new NativeLoadError(
-      `bun-sansio's native backends need Linux; this is ${process.platform}.`,
-    );
+  const target = hostTarget();
+  if (!isTarget(target)) throw new NativeLoadError(`${target}.`);
+  const tried: string[] = [];
+  for (const c of nativeCandidates()) {
+    const outcome = open(c.path);
+    if (typeof outcome !== "string") {
+      loaded = outcome;
+      return loaded;
+    }
+    tried.push(`${c.what} at ${c.path}: ${outcome}`);
   }
-  if (!existsSync(path))
-    throw new NativeLoadError(`bun-sansio native shim not found at ${path}. ${howTo}`);
+  throw new NativeLoadError(
+    [
+      `bun-sansio could not load its native shim for ${target}. Tried:`,
+      ...tried.map((t) => `- ${t}`),
+      advice(target),
+    ].join("\n"),
+  );
+}
+
+/** What to do when no shim loads on `target`. */
+function advice(target: Target): string {
+  if (process.env.SANSIO_NATIVE) {
+    return "SANSIO_NATIVE names the shim to load: point it at a libsansio.so built for this machine, or unset it to use the prebuilt one.";
+  }
+  return [
+    `Install the prebuilt shim: bun add @bun-sansio/${target} (bun add bun-sansio installs it as an optional dependency, unless optional dependencies are left out).`,
+    "Or build one from source: bun run build:native in the bun-sansio package (needs a C compiler and liburing 2.3+: apt-get install gcc liburing-dev); Bun does not run a dependency's install scripts, so run it yourself.",
+    "Or set SANSIO_NATIVE to the path of a libsansio.so.",
+  ].join("\n");
+}
+
+/** The shim at `path` bound and checked, or why not. */
+function open(path: string): Native | string {
+  if (!path.startsWith("/$bunfs/") && !existsSync(path)) return "no such file";
+  let lib: Native;
   try {
-    loaded = dlopen(path, symbols).symbols;
+    lib = dlopen(path, symbols).symbols;
   } catch (e) {
-    throw new NativeLoadError(
-      `bun-sansio native shim at ${path} failed to load (${e instanceof Error ? e.message : String(e)}). ${howTo}`,
-    );
+    try {
+      // embedded in a compiled binary, and Bun could not extract it ($TMPDIR not writable)
+      if (!path.startsWith("/$bunfs/")) throw e;
+      lib = dlopen(extracted(path), symbols).symbols;
+    } catch (e2) {
+      return whyNot(e2 instanceof Error ? e2.message : String(e2));
+    }
   }
-  return loaded;
+  const built = lib.sio_abi_hash();
+  if (built !== abiHash()) {
+    return `built for another version of bun-sansio (ABI ${hex(built)}, this one is ${hex(abiHash())}): reinstall it, or rebuild with bun run build:native`;
+  }
+  return lib;
+}
+
+/** A file embedded in a compiled binary, written to a cache directory for dlopen. */
+function extracted(path: string): string {
+  const bytes = readFileSync(path);
+  const dir = join(
+    process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? tmpdir(), ".cache"),
+    "bun-sansio",
+  );
+  const out = join(dir, `${Bun.hash(bytes).toString(16)}-${basename(path)}`);
+  if (!existsSync(out)) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(out, bytes, { mode: 0o700 });
+  }
+  return out;
+}
+
+/** A dlopen failure, explained where the cause is known. */
+function whyNot(message: string): string {
+  if (hostLibc() === "musl" && /libc\.so\.6|ld-linux|GLIBC_/.test(message)) {
+    return `it was built for glibc and this system uses musl (${message}); the musl build is @bun-sansio/linux-${process.arch}-musl`;
+  }
+  if (/wrong ELF class|ELFCLASS|cannot open shared object file: Exec format error/.test(message)) {
+    return `it was built for another CPU (${message})`;
+  }
+  return `it failed to load (${message})`;
+}
+
+function hex(n: number): string {
+  return `0x${(n >>> 0).toString(16)}`;
 }

@@ -1,9 +1,14 @@
 /**
  * The worker thread's side of the runtime: `defineWorker` marks a module as a worker module and,
- * inside a Bun Worker, waits for the controller's init message, then runs the worker loop on
- * this thread until shutdown.
+ * inside a Bun Worker, runs the worker loop on this thread until shutdown. A worker started from
+ * a definition (`addWorker({ module: definition })`) finds its init in `workerData` and takes
+ * the thread over from inside `defineWorker`, synchronously: it may be a re-run of the
+ * application's main module (in a compiled binary, where worker modules are not files), whose
+ * own code then never runs. A worker started from a module URL waits for the init message.
  */
 import { heapSize } from "bun:jsc";
+import { existsSync } from "node:fs";
+import { workerData } from "node:worker_threads";
 import type { EventSink } from "../backend/backend.ts";
 import { wakeBackend } from "../backend/backend.ts";
 import { createBackend } from "../backend/index.ts";
@@ -34,6 +39,49 @@ export interface WorkerDefinition<Config = Structured> {
   readonly [DEFINITION]: true;
   /** Builds the inner of one worker. */
   readonly factory: WorkerFactory<Config>;
+  /**
+   * Where `defineWorker` was called ("file:line:column"), the same in every thread that loads
+   * the module: the controller starts a worker at this file (or, in a compiled binary, at the
+   * main module) and the worker knows its definition by it.
+   */
+  readonly site: string;
+}
+
+/** What a worker started from a definition finds in `workerData`. */
+interface DefinitionStart {
+  readonly site: string;
+  readonly init: WorkerInit;
+}
+
+/** The `workerData` key of a `DefinitionStart`. */
+export const WORKER_DATA_KEY = "bun-sansio";
+
+/** The call site of the function that called `defineWorker` (outside this package's src). */
+function callSite(): string {
+  const ours = import.meta.dir.slice(0, import.meta.dir.lastIndexOf("/"));
+  for (const line of (new Error().stack ?? "").split("\n").slice(1)) {
+    const m = /((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?$/.exec(line.trim());
+    if (m === null) continue;
+    const file = (m[1] as string).replace(/^file:\/\//, "");
+    if (file.startsWith(`${ours}/`)) continue;
+    return `${file}:${m[2]}:${m[3]}`;
+  }
+  return "unknown";
+}
+
+/**
+ * The file a worker for `definition` starts at: its module's, or (in a compiled binary, where
+ * modules are bundled into the executable) the main module, re-run up to the definition.
+ */
+export function workerEntry(definition: WorkerDefinition<never>): string {
+  const file = definition.site.replace(/:\d+:\d+$/, "");
+  return file.startsWith("/$bunfs/") || !existsSync(file) ? Bun.main : file;
+}
+
+/** The `workerData` of a worker started from `definition` with `init`. */
+export function definitionStart(definition: WorkerDefinition<never>, init: WorkerInit): object {
+  const start: DefinitionStart = { site: definition.site, init };
+  return { [WORKER_DATA_KEY]: start };
 }
 
 /** True when `value` was made by `defineWorker`. */
@@ -52,8 +100,17 @@ let listening = false;
 export function defineWorker<Config = Structured>(
   factory: WorkerFactory<Config>,
 ): WorkerDefinition<Config> {
-  const definition: WorkerDefinition<Config> = { [DEFINITION]: true, factory };
+  const definition: WorkerDefinition<Config> = { [DEFINITION]: true, factory, site: callSite() };
   defined.push(definition as unknown as WorkerDefinition);
+  const started = (workerData as Record<string, DefinitionStart | undefined> | null)?.[
+    WORKER_DATA_KEY
+  ];
+  if (!Bun.isMainThread && started !== undefined) {
+    // started from a definition: this one, or another that comes later in the module graph
+    if (started.site === definition.site)
+      run(definition as unknown as WorkerDefinition, started.init);
+    return definition;
+  }
   if (!Bun.isMainThread && !listening) {
     listening = true;
     const onMessage = (event: MessageEvent): void => {
@@ -79,7 +136,24 @@ async function find(init: WorkerInit): Promise<WorkerDefinition> {
   return value;
 }
 
+/** Starts a worker from a module URL: finds its definition, then runs it. */
 async function start(init: WorkerInit): Promise<void> {
+  let definition: WorkerDefinition;
+  try {
+    definition = await find(init);
+  } catch (e) {
+    const endpoint = new BusEndpoint(init.layout, endpointOf(init.index), {
+      maxQueuedBytes: init.maxQueuedBytes,
+    });
+    sendControl(endpoint, CONTROLLER_ENDPOINT, { op: "fatal", error: errorInfo(e) });
+    endpoint.flush();
+    process.exit(1);
+  }
+  run(definition, init);
+}
+
+/** Runs the worker loop of `definition` on this thread until it ends; then the thread exits. */
+function run(definition: WorkerDefinition, init: WorkerInit): never {
   // from here on, every fd this thread opens through the shim is on the controller's record
   bindThreadToLedger(init.ledgerOwner);
   const endpoint = new BusEndpoint(init.layout, endpointOf(init.index), {
@@ -91,7 +165,6 @@ async function start(init: WorkerInit): Promise<void> {
   let loop: WorkerLoop | undefined;
   let code = 0;
   try {
-    const definition = await find(init);
     if (init.cpu !== undefined) pinThread(init.cpu);
     const inner = definition.factory(init.index, init.config, {
       maxMessageBytes: endpoint.maxMessageBytes,

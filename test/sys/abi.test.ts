@@ -7,8 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { abiHeader, Cmd } from "../../src/sys/abi.ts";
-import { nativePath } from "../../src/sys/native.ts";
+import { abiHash, abiHeader, Cmd } from "../../src/sys/abi.ts";
+import { localBuildPath, native } from "../../src/sys/native.ts";
+import { hostTarget } from "../../src/sys/platform.ts";
 
 const NATIVE = join(import.meta.dir, "..", "..", "native");
 const cc = process.env.CC ?? "cc";
@@ -31,8 +32,10 @@ function compileUring(header: string): { ok: boolean; errors: string } {
 
 describe("the shim's ABI", () => {
   test("the shim was built from the ABI as it is now (else: bun run build:native)", () => {
-    const built = readFileSync(join(nativePath(), "..", "sansio_abi.h"), "utf8");
+    const built = readFileSync(join(localBuildPath(hostTarget()), "..", "sansio_abi.h"), "utf8");
     expect(built).toBe(abiHeader());
+    // and the shim the loader takes says so itself
+    expect(native().sio_abi_hash()).toBe(abiHash());
   });
 
   test("no C source defines an ABI number itself", () => {

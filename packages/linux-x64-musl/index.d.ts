@@ -1,0 +1,3 @@
+/** The path of the prebuilt bun-sansio shim for Linux x64 with musl (embedded when compiled). */
+declare const path: string;
+export default path;
