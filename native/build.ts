@@ -26,7 +26,7 @@ const FLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"];
 const GLIBC_MAX = [2, 17];
 
 /** How one prebuilt target is cross-built on Debian. */
-interface Toolchain {
+export interface Toolchain {
   readonly cc: string;
   readonly liburing: string;
   /** Its `readelf -h` machine. */
@@ -41,7 +41,7 @@ interface Toolchain {
 
 const X64_URING = "/usr/lib/x86_64-linux-gnu/liburing.a";
 const ARM64_URING = "/usr/lib/aarch64-linux-gnu/liburing.a";
-const TOOLCHAINS: Record<Target, Toolchain> = {
+export const TOOLCHAINS: Record<Target, Toolchain> = {
   "linux-x64-gnu": {
     cc: "x86_64-linux-gnu-gcc",
     liburing: X64_URING,
@@ -154,7 +154,7 @@ function muslIncludes(triplet: string): string {
 }
 
 /** Why `path` is not a shim fit for `t`, or undefined when it is. */
-function check(path: string, t: Toolchain): string | undefined {
+export function checkShim(path: string, t: Toolchain): string | undefined {
   const header = run(["readelf", "-h", path]) ?? "";
   const machine = /Machine:\s*(.+)/.exec(header)?.[1]?.trim();
   if (machine !== t.machine) return `its machine is ${machine}, not ${t.machine}`;
@@ -188,20 +188,26 @@ function buildPrebuilt(targets: readonly Target[]): void {
     if (t.muslHeaders !== undefined) includes.push("-idirafter", muslIncludes(t.muslHeaders));
     const output = join(root, "..", "packages", target, "libsansio.so");
     compile(t.cc, includes, t.liburing, output);
-    const problem = check(output, t);
+    const problem = checkShim(output, t);
     if (problem !== undefined) fail(`${target}: ${output} is not fit to ship: ${problem}`);
     copyFileSync(join(root, "..", "LICENSE"), join(root, "..", "packages", target, "LICENSE"));
     console.log(`build:prebuilt: built and checked ${output}`);
   }
 }
 
-const args = process.argv.slice(2);
-if (args[0] === "--prebuilt") {
-  const asked = args.slice(1);
-  for (const a of asked) if (!isTarget(a)) fail(`no target ${a} (targets: ${TARGETS.join(", ")})`);
-  buildPrebuilt(asked.length === 0 ? TARGETS : (asked as Target[]));
-} else if (args.length === 0) {
-  buildLocal();
-} else {
-  fail(`unknown arguments ${args.join(" ")} (none, or --prebuilt [target...])`);
+/** The command line: no arguments, or `--prebuilt [target...]`. */
+function main(args: readonly string[]): void {
+  if (args[0] === "--prebuilt") {
+    const asked = args.slice(1);
+    for (const a of asked)
+      if (!isTarget(a)) fail(`no target ${a} (targets: ${TARGETS.join(", ")})`);
+    buildPrebuilt(asked.length === 0 ? TARGETS : (asked as Target[]));
+  } else if (args.length === 0) {
+    buildLocal();
+  } else {
+    fail(`unknown arguments ${args.join(" ")} (none, or --prebuilt [target...])`);
+  }
 }
+
+// imported (the tests take `TOOLCHAINS` and `checkShim`), it builds nothing
+if (import.meta.main) main(process.argv.slice(2));

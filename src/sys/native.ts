@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { abiHash } from "./abi.ts";
-import { hostLibc, hostTarget, isTarget, type Target } from "./platform.ts";
+import { hostLibc, hostTarget, isTarget, type Libc, type Target } from "./platform.ts";
 
 const { i32, u32, i64, i64_fast, u64, u64_fast, ptr, void: none } = FFIType;
 
@@ -94,7 +94,7 @@ interface Candidate {
 }
 
 /** Where the shim is looked for, in order (see the module comment). */
-export function nativeCandidates(): Candidate[] {
+function nativeCandidates(): Candidate[] {
   const chosen = process.env.SANSIO_NATIVE;
   if (chosen !== undefined && chosen !== "") return [{ what: "SANSIO_NATIVE", path: chosen }];
   const target = hostTarget();
@@ -156,7 +156,7 @@ function open(path: string): Native | string {
       if (!path.startsWith("/$bunfs/")) throw e;
       lib = dlopen(extracted(path), symbols).symbols;
     } catch (e2) {
-      return whyNot(e2 instanceof Error ? e2.message : String(e2));
+      return explainLoadFailure(e2 instanceof Error ? e2.message : String(e2), path, hostLibc());
     }
   }
   const built = lib.sio_abi_hash();
@@ -181,13 +181,36 @@ function extracted(path: string): string {
   return out;
 }
 
-/** A dlopen failure, explained where the cause is known. */
-function whyNot(message: string): string {
-  if (hostLibc() === "musl" && /libc\.so\.6|ld-linux|GLIBC_/.test(message)) {
+/** ELF machine numbers of the CPUs there are prebuilt shims for. */
+const MACHINES: Record<number, string> = { 62: "x64", 183: "arm64" };
+
+/** The CPU the ELF file at `path` is for ("x64", "arm64", another name), if it can be read. */
+function elfCpu(path: string): string | undefined {
+  try {
+    const head = readFileSync(path).subarray(0, 20);
+    if (head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46)
+      return undefined;
+    const machine = (head[18] as number) | ((head[19] as number) << 8);
+    return MACHINES[machine] ?? `ELF machine ${machine}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the shim at `path` did not load, from dlopen's `message`, on a system with C library
+ * `libc`: another CPU's, another C library's, or (otherwise) the message itself.
+ */
+export function explainLoadFailure(message: string, path: string, libc: Libc): string {
+  const cpu = elfCpu(path);
+  if (cpu !== undefined && cpu !== process.arch) {
+    return `it was built for ${cpu} and this is ${process.arch}; the shim for this machine is @bun-sansio/linux-${process.arch}-${libc === "musl" ? "musl" : "gnu"}`;
+  }
+  if (libc === "musl" && /ld-linux|libc\.so\.6|GLIBC_/.test(message)) {
     return `it was built for glibc and this system uses musl (${message}); the musl build is @bun-sansio/linux-${process.arch}-musl`;
   }
-  if (/wrong ELF class|ELFCLASS|cannot open shared object file: Exec format error/.test(message)) {
-    return `it was built for another CPU (${message})`;
+  if (libc === "glibc" && /libc\.so: invalid ELF header|ld-musl/.test(message)) {
+    return `it was built for musl and this system uses glibc (${message}); the glibc build is @bun-sansio/linux-${process.arch}-gnu`;
   }
   return `it failed to load (${message})`;
 }

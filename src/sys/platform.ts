@@ -35,17 +35,22 @@ export function hostLibc(): Libc {
   return "glibc";
 }
 
-/**
- * The target of this process, or a sentence saying why there is none (another OS, another CPU).
- */
+/** The target of this process, or a sentence saying why there is none (another OS, another CPU). */
 export function hostTarget(): Target | string {
-  if (process.platform !== "linux") {
-    return `bun-sansio needs Linux (io_uring, epoll); this is ${process.platform}`;
+  return targetOf(
+    process.platform,
+    process.arch,
+    process.platform === "linux" ? hostLibc() : "glibc",
+  );
+}
+
+/** The target of a system, or a sentence saying why there is none. */
+export function targetOf(platform: string, arch: string, libc: Libc): Target | string {
+  if (platform !== "linux") return `bun-sansio needs Linux (io_uring, epoll); this is ${platform}`;
+  if (arch !== "x64" && arch !== "arm64") {
+    return `bun-sansio runs on x64 and arm64 Linux; this is ${arch}`;
   }
-  if (process.arch !== "x64" && process.arch !== "arm64") {
-    return `bun-sansio has prebuilt shims for x64 and arm64 Linux; this is ${process.arch}`;
-  }
-  return `linux-${process.arch}-${hostLibc() === "musl" ? "musl" : "gnu"}`;
+  return `linux-${arch}-${libc === "musl" ? "musl" : "gnu"}`;
 }
 
 /** Whether `value` names a target. */
