@@ -142,13 +142,7 @@ export class Batches<Who> {
     data: Structured,
     who: Who,
   ): Ready<Who> | undefined {
-    const size = this.#prepare(data);
-    const b = this.#room(worker, HEAD[MESSAGE] + size);
-    const at = b.length;
-    b.buf[at] = MESSAGE;
-    b.view.setFloat64(at + 1, to, true);
-    b.view.setFloat64(at + 9, from, true);
-    return this.#added(b, at + HEAD[MESSAGE], who);
+    return this.#add(worker, MESSAGE, data, who, to, from, 0);
   }
 
   /** Adds call `call` to task `to` on `worker` from task `from`. */
@@ -160,14 +154,7 @@ export class Batches<Who> {
     data: Structured,
     who: Who,
   ): Ready<Who> | undefined {
-    const size = this.#prepare(data);
-    const b = this.#room(worker, HEAD[CALL] + size);
-    const at = b.length;
-    b.buf[at] = CALL;
-    b.view.setFloat64(at + 1, call, true);
-    b.view.setFloat64(at + 9, to, true);
-    b.view.setFloat64(at + 17, from, true);
-    return this.#added(b, at + HEAD[CALL], who);
+    return this.#add(worker, CALL, data, who, call, to, from);
   }
 
   /** Adds the answer to call `call` of `worker` (`ok` false: `data` is the error text). */
@@ -178,13 +165,33 @@ export class Batches<Who> {
     data: Structured,
     who: Who,
   ): Ready<Who> | undefined {
-    const size = this.#prepare(ok ? data : String(data));
-    const b = this.#room(worker, HEAD[REPLY] + size);
-    const at = b.length;
-    b.buf[at] = REPLY;
-    b.view.setFloat64(at + 1, call, true);
-    b.buf[at + 9] = ok ? 1 : 0;
-    return this.#added(b, at + HEAD[REPLY], who);
+    return this.#add(worker, REPLY, ok ? data : String(data), who, call, ok ? 1 : 0, 0);
+  }
+
+  /**
+   * Adds an entry of `kind` for `worker`: its head fields (`a`, `b`, `c` in the order of the
+   * module comment; a reply's `b` is its ok byte), then `data`.
+   */
+  #add(
+    worker: number,
+    kind: typeof MESSAGE | typeof CALL | typeof REPLY,
+    data: Structured,
+    who: Who,
+    a: number,
+    b: number,
+    c: number,
+  ): Ready<Who> | undefined {
+    const size = this.#prepare(data);
+    const head = HEAD[kind];
+    const batch = this.#room(worker, head + size);
+    const at = batch.length;
+    const view = batch.view;
+    batch.buf[at] = kind;
+    view.setFloat64(at + 1, a, true);
+    if (kind === REPLY) batch.buf[at + 9] = b;
+    else view.setFloat64(at + 9, b, true);
+    if (kind === CALL) view.setFloat64(at + 17, c, true);
+    return this.#added(batch, at + head, who);
   }
 
   /**
