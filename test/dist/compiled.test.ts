@@ -1,0 +1,105 @@
+/**
+ * The standalone binaries of `bun run build:bin`, copied alone into an empty directory and run
+ * there with nothing else on PATH: the echo server with 2 workers driven by the compiled client
+ * for 2 s (every datagram back intact, a clean shutdown), and the compiled tun-ping answering
+ * ping in a network namespace.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Namespace } from "../examples/tun-namespace.ts";
+
+const repo = join(import.meta.dir, "..", "..");
+const BINARIES = ["udp-echo-server", "udp-echo-client", "tun-ping"];
+const root = process.getuid?.() === 0;
+const tools = ["ip", "ping"].filter((t) => Bun.which(t) === null);
+const tunWhy = !root ? "needs root" : tools.length > 0 ? `needs ${tools.join(", ")}` : "";
+if (tunWhy !== "" && process.env.CI === "true")
+  throw new Error(`CI=true but the compiled tun-ping test ${tunWhy}`);
+
+let dir = "";
+/** Nothing on PATH: the binaries need no Bun, no compiler, no tools. */
+const bare = { PATH: "/nonexistent" };
+
+beforeAll(() => {
+  const built = Bun.spawnSync([process.execPath, join(repo, "examples", "build-bin.ts")], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (!built.success) throw new Error(`build:bin failed: ${built.stderr}`);
+  dir = mkdtempSync(join(tmpdir(), "sansio-bin-"));
+  for (const name of BINARIES) copyFileSync(join(repo, "dist", "bin", name), join(dir, name));
+}, 120_000);
+
+afterAll(() => {
+  if (dir !== "") rmSync(dir, { recursive: true, force: true });
+});
+
+let ns: Namespace | undefined;
+afterEach(() => {
+  ns?.remove();
+  ns = undefined;
+});
+
+/** Reads `stream` into `sink.text` until it ends. */
+async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) sink.text += decoder.decode(chunk);
+}
+
+describe("standalone binaries (bun run build:bin)", () => {
+  test("the echo server with 2 workers and the client, from an empty directory: every datagram back, a clean stop", async () => {
+    expect(existsSync(join(dir, "udp-echo-server"))).toBe(true);
+    const server = Bun.spawn(["./udp-echo-server", "--port", "0", "--workers", "2", "--quiet"], {
+      cwd: dir,
+      env: bare,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const out = { text: "" };
+    const err = { text: "" };
+    const reading = Promise.all([collect(server.stdout, out), collect(server.stderr, err)]);
+    const deadline = Date.now() + 20_000;
+    while (!out.text.includes("listening") && Date.now() < deadline) await Bun.sleep(20);
+    const port = /listening 127\.0\.0\.1:(\d+) \(2 workers, (\w+) backend\)/.exec(out.text);
+    expect(port, `${out.text} ${err.text}`).not.toBeNull();
+    const client = Bun.spawnSync(
+      ["./udp-echo-client", "--port", String(port?.[1]), "--seconds", "2"],
+      { cwd: dir, env: bare, stdout: "pipe", stderr: "pipe", timeout: 30_000 },
+    );
+    const report = client.stdout.toString();
+    expect(client.stderr.toString()).toBe("");
+    expect(report).toContain("result: ok");
+    const sent = Number(/sent (\d+), echoed intact (\d+), lost 0 /.exec(report)?.[1]);
+    expect(report).toContain(`echoed intact ${sent}, lost 0 (0.000%), late 0, corrupt 0`);
+    expect(sent).toBeGreaterThan(1000);
+    server.kill("SIGINT");
+    expect(await server.exited).toBe(0);
+    await reading;
+    expect(err.text).toBe("");
+    expect(out.text).toContain(
+      `stopped: ${sent} datagrams echoed, 0 too large dropped; workers stopped [0,1], terminated [], dead []`,
+    );
+  }, 60_000);
+
+  test.skipIf(tunWhy !== "")(
+    "tun-ping in a network namespace answers ping, and removes its device on SIGTERM",
+    async () => {
+      ns = new Namespace();
+      const ready = await ns.startCommand(
+        [join(dir, "tun-ping")],
+        ["--name", "cping0", "--addr", "10.78.0.1/24"],
+      );
+      expect(ready).toContain("ready");
+      const ping = ns.run("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.78.0.2");
+      expect(ping.out).toContain("3 packets transmitted, 3 received");
+      const { code, stderr, counters } = await ns.stop();
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      expect(counters["echo-reply"]).toBe(3);
+      expect(ns.output).toContain("stopped: device cping0 removed");
+    },
+    60_000,
+  );
+});
