@@ -155,19 +155,26 @@ function muslIncludes(triplet: string): string {
 
 /** Why `path` is not a shim fit for `t`, or undefined when it is. */
 export function checkShim(path: string, t: Toolchain): string | undefined {
-  const header = run(["readelf", "-h", path]) ?? "";
+  const header = run(["readelf", "-h", path]);
+  const dynamic = run(["readelf", "-d", path]);
+  const versions = run(["readelf", "-V", path]);
+  if (header === undefined || dynamic === undefined || versions === undefined) {
+    return "readelf could not read it (binutils missing, or not an ELF file)";
+  }
   const machine = /Machine:\s*(.+)/.exec(header)?.[1]?.trim();
   if (machine !== t.machine) return `its machine is ${machine}, not ${t.machine}`;
-  const dynamic = run(["readelf", "-d", path]) ?? "";
   const needed = [...dynamic.matchAll(/\(NEEDED\)\s+Shared library: \[(.+)\]/g)].map((m) => m[1]);
   const extra = needed.filter((n) => n !== undefined && !t.needed.includes(n));
   if (extra.length > 0) return `it needs ${extra.join(", ")} (only ${t.needed.join(", ")} may be)`;
-  const symbols = run(["readelf", "-W", "--dyn-syms", path]) ?? "";
-  for (const m of symbols.matchAll(/(\S+)@GLIBC_(\d+)\.(\d+)/g)) {
-    const [major, minor] = [Number(m[2]), Number(m[3])];
+  // the versions it needs (.gnu.version_r): numbered GLIBC_x.y at most 2.17, nothing else
+  for (const m of versions.matchAll(/Name: (GLIBC_\S+)/g)) {
+    const version = m[1] as string;
+    const numbers = /^GLIBC_(\d+)\.(\d+)(\.\d+)?$/.exec(version);
+    if (numbers === null) return `it needs ${version}, which not every glibc since 2.17 has`;
+    const [major, minor] = [Number(numbers[1]), Number(numbers[2])];
     const [maxMajor, maxMinor] = GLIBC_MAX as [number, number];
     if (major > maxMajor || (major === maxMajor && minor > maxMinor)) {
-      return `${m[1]} needs GLIBC_${m[2]}.${m[3]}, newer than GLIBC_${GLIBC_MAX.join(".")}`;
+      return `it needs ${version}, newer than GLIBC_${GLIBC_MAX.join(".")}`;
     }
   }
   return undefined;

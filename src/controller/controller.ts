@@ -18,7 +18,13 @@ import {
   type ToWorker,
   type WorkerInit,
 } from "../runtime/protocol.ts";
-import { definitionStart, isWorkerDefinition, workerEntry } from "../worker/host.ts";
+import {
+  definitionStart,
+  isWorkerDefinition,
+  refuseRerunPastDefinitions,
+  type WorkerPlan,
+  workerPlan,
+} from "../worker/host.ts";
 import type { FromTasks, ToTasks } from "../worker/inner.ts";
 import { awaitExits, releaseWorker } from "./cleanup.ts";
 import {
@@ -103,6 +109,7 @@ export class Controller {
 
   /** Creates a controller; no thread starts before `addWorker`. */
   constructor(options: ControllerOptions = {}) {
+    refuseRerunPastDefinitions();
     this.#layout = busLayoutFor(options);
     const maxWorkers = this.maxWorkers;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
@@ -151,6 +158,13 @@ export class Controller {
   addWorker<Config = Structured>(typed: AddWorkerOptions<Config>): Promise<number> {
     // Config checks the caller's module and config against each other; the runtime needs neither
     const options = typed as unknown as AddWorkerOptions;
+    const module = options.module;
+    if (!isWorkerDefinition(module)) return this.#addWorker(options, undefined);
+    return workerPlan(module).then((plan) => this.#addWorker(options, plan));
+  }
+
+  /** `addWorker`, where a definition's worker starts as `plan` says. */
+  #addWorker(options: AddWorkerOptions, plan: WorkerPlan | undefined): Promise<number> {
     if (this.#closed || this.#shutdown !== undefined) {
       return Promise.reject(new Error("the controller is shut down"));
     }
@@ -172,12 +186,12 @@ export class Controller {
     };
     let init: WorkerInit | undefined;
     const { record: w, exited } = newWorkerRecord(index, options, this.#layout.endpoints, (own) => {
-      init = workerInit(options, index, own, shared);
-      const module = options.module;
-      if (!isWorkerDefinition(module)) return new Worker(module);
-      // the init travels with the thread: the worker takes over inside defineWorker
-      return new Worker(workerEntry(module), {
-        workerData: definitionStart(module, init),
+      init = workerInit(options, index, own, shared, plan);
+      if (plan === undefined) return new Worker(options.module as string | URL);
+      if ("url" in plan) return new Worker(plan.url);
+      // a compiled binary: the worker re-runs the main module, its init in workerData
+      return new Worker(Bun.main, {
+        workerData: definitionStart(plan.ordinal, init),
       } as WorkerOptions);
     });
     const thread = w.thread;
@@ -209,7 +223,7 @@ export class Controller {
         exited();
       });
     });
-    if (!isWorkerDefinition(options.module)) thread.postMessage(init);
+    if (plan === undefined || "url" in plan) thread.postMessage(init);
     this.#startPump();
     this.#watchdog.start();
     const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;

@@ -3,7 +3,7 @@ import type { BackendKind } from "../backend/index.ts";
 import type { Encodable, Structured } from "../bus/codec.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
 import type { WorkerInit } from "../runtime/protocol.ts";
-import { isWorkerDefinition, type WorkerDefinition } from "../worker/host.ts";
+import { isWorkerDefinition, type WorkerDefinition, type WorkerPlan } from "../worker/host.ts";
 import type { ControllerListener } from "./events.ts";
 
 /** Options of a `Controller`. */
@@ -102,12 +102,14 @@ export function workerInit(
   index: number,
   own: { stats: SharedArrayBuffer; ledgerOwner: number },
   shared: { layout: BusLayout; maxQueuedBytes: number; roster: SharedArrayBuffer },
+  plan: WorkerPlan | undefined,
 ): WorkerInit {
   return {
     sansio: "init",
     index,
-    moduleUrl: moduleName(options.module),
-    exportName: options.exportName ?? "default",
+    moduleUrl: plan !== undefined && "url" in plan ? plan.url : moduleName(options.module),
+    exportName:
+      plan !== undefined && "url" in plan ? plan.exportName : (options.exportName ?? "default"),
     config: options.config,
     tickMs: options.tickMs ?? 100,
     statsMs: options.statsMs ?? 1000,
@@ -138,5 +140,6 @@ function pcapPath(path: string, index: number): string {
 
 /** How a worker's module is named in messages: its URL, or where its definition was made. */
 export function moduleName(module: AddWorkerOptions["module"]): string {
-  return isWorkerDefinition(module) ? module.site : String(module);
+  if (!isWorkerDefinition(module)) return String(module);
+  return `${module.file ?? Bun.main} (worker definition #${module.ordinal})`;
 }

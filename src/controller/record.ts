@@ -7,7 +7,7 @@ import type { ErrorInfo } from "../runtime/protocol.ts";
 import { createStatsBlock, readStats } from "../runtime/stats.ts";
 import { type LedgerRelease, newLedgerOwner } from "../sys/ledger.ts";
 import type { WorkerEnd } from "./events.ts";
-import type { AddWorkerOptions } from "./options.ts";
+import { type AddWorkerOptions, moduleName } from "./options.ts";
 
 /**
  * Where a worker is in its life. `stalled`: the watchdog saw no progress (see
@@ -232,7 +232,7 @@ export function recordEnd(
     : w.fatal !== undefined || uncaught !== undefined
       ? "exception"
       : "exit";
-  const module = String(w.options.module);
+  const module = moduleName(w.options.module);
   return (
     w.fatal ??
     uncaught ??

@@ -5,7 +5,9 @@
  * `sansio_abi.h` (`abiHeader()`) before compiling, and the C code checks its structs against
  * them with static assertions; `test/sys/abi.test.ts` checks a built shim against this file.
  */
+
 import { ADDR_BYTES } from "../io/addr.ts";
+import { symbols } from "./symbols.ts";
 
 /** io_uring command opcodes (`sio_cmd_t.op`). */
 export const Op = {
@@ -131,7 +133,10 @@ function abiLines(): string[] {
   return lines;
 }
 
-/** The hash of the ABI's numbers, as the shim built from them reports it. */
+/**
+ * The hash of the ABI (its numbers, and the signatures TypeScript binds the shim's functions
+ * with), as the shim built from them reports it.
+ */
 export function abiHash(lines: readonly string[] = abiLines()): number {
-  return Bun.hash.crc32(lines.join("\n"));
+  return Bun.hash.crc32(`${lines.join("\n")}\n${JSON.stringify(symbols)}`);
 }

@@ -2,58 +2,20 @@
  * Finds and loads the native shim (libsansio.so). Loading happens once per thread, on first use;
  * every backend shares the same bindings. Where it looks, in order:
  * 1. `SANSIO_NATIVE`, when set: that file and nothing else;
- * 2. the prebuilt package for this platform (`@bun-sansio/linux-<x64|arm64>-<gnu|musl>`, an
- *    optional dependency `bun add` installs; `bun build --compile` embeds its file);
- * 3. a local build, `native/build/<target>/libsansio.so` (`bun run build:native`).
+ * 2. a local build, `native/build/<target>/libsansio.so`, when there is one: it exists only if
+ *    someone ran `bun run build:native` (asked for it; in this repository, `bun install` does);
+ * 3. the prebuilt package for this platform (`@bun-sansio/linux-<x64|arm64>-<gnu|musl>`, an
+ *    optional dependency `bun add` installs; `bun build --compile` embeds its file).
  * A shim is taken only if it loads and was built for this version's ABI (`sio_abi_hash`).
  */
-import { dlopen, FFIType } from "bun:ffi";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dlopen } from "bun:ffi";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { threadId } from "node:worker_threads";
 import { abiHash } from "./abi.ts";
 import { hostLibc, hostTarget, isTarget, type Libc, type Target } from "./platform.ts";
-
-const { i32, u32, i64, i64_fast, u64, u64_fast, ptr, void: none } = FFIType;
-
-const symbols = {
-  sio_abi_hash: { args: [], returns: u32 },
-  sio_udp_bind: { args: [ptr, i32, i32, i32, i32, ptr], returns: i32 },
-  sio_close: { args: [i32], returns: i32 },
-  sio_udp_drops: { args: [i32], returns: i64_fast },
-  sio_count_fds: { args: [], returns: i32 },
-  sio_pin_cpu: { args: [i32], returns: i32 },
-  sio_current_cpu: { args: [], returns: i32 },
-  sio_thread_cpu_ns: { args: [], returns: i64_fast },
-  sio_eventfd: { args: [], returns: i32 },
-  sio_wake: { args: [i32], returns: i32 },
-  sio_eventfd_drain: { args: [i32], returns: i32 },
-  sio_uring_probe: { args: [], returns: i32 },
-  sio_uring_new: { args: [u32, u32, u32, u32, u32, u32, u32, u32, ptr], returns: ptr },
-  sio_uring_free: { args: [ptr], returns: none },
-  sio_uring_info: { args: [ptr, u32], returns: u64_fast },
-  sio_uring_pack_recv: { args: [ptr, u32], returns: i32 },
-  sio_uring_enter: { args: [ptr, u32, i64], returns: i32 },
-  sio_uring_submit: { args: [ptr, u32], returns: i32 },
-  sio_tun_open: { args: [ptr, i32, i32, ptr], returns: i32 },
-  sio_if_set_ipv4: { args: [ptr, u32, i32], returns: i32 },
-  sio_if_set_mtu: { args: [ptr, i32], returns: i32 },
-  sio_if_set_up: { args: [ptr, i32], returns: i32 },
-  sio_if_index: { args: [ptr], returns: i32 },
-  sio_tun_check: { args: [i32], returns: i32 },
-  sio_tun_read: { args: [i32, ptr, u32, u32, ptr], returns: i32 },
-  sio_tun_write: { args: [i32, ptr, u32], returns: i32 },
-  sio_tun_drops: { args: [i32, ptr], returns: i32 },
-  sio_epoll_new: { args: [], returns: i32 },
-  sio_epoll_ctl: { args: [i32, i32, i32, u32, u64], returns: i32 },
-  sio_epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
-  sio_ledger_new_owner: { args: [], returns: i32 },
-  sio_ledger_bind: { args: [i32], returns: i32 },
-  sio_ledger_thread_alive: { args: [i32], returns: i32 },
-  sio_ledger_release: { args: [i32, i32, ptr, i32], returns: none },
-  sio_recvmmsg: { args: [i32, ptr, u32, u32, ptr], returns: i32 },
-  sio_sendmmsg: { args: [i32, ptr, u32], returns: i32 },
-} as const;
+import { symbols } from "./symbols.ts";
 
 /** The shim's functions, as bound by bun:ffi. */
 export type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -99,11 +61,13 @@ function nativeCandidates(): Candidate[] {
   if (chosen !== undefined && chosen !== "") return [{ what: "SANSIO_NATIVE", path: chosen }];
   const target = hostTarget();
   if (!isTarget(target)) return [];
-  const out: Candidate[] = [];
+  const out: Candidate[] = [
+    { what: "the local build (bun run build:native)", path: localBuildPath(target) },
+  ];
   const package_ = prebuilt(target);
-  if (package_ !== undefined)
+  if (package_ !== undefined) {
     out.push({ what: `the prebuilt @bun-sansio/${target}`, path: package_ });
-  out.push({ what: "the local build (bun run build:native)", path: localBuildPath(target) });
+  }
   return out;
 }
 
@@ -146,7 +110,7 @@ function advice(target: Target): string {
 
 /** The shim at `path` bound and checked, or why not. */
 function open(path: string): Native | string {
-  if (!path.startsWith("/$bunfs/") && !existsSync(path)) return "no such file";
+  if (!existsSync(path)) return "no such file";
   let lib: Native;
   try {
     lib = dlopen(path, symbols).symbols;
@@ -174,10 +138,12 @@ function extracted(path: string): string {
     "bun-sansio",
   );
   const out = join(dir, `${Bun.hash(bytes).toString(16)}-${basename(path)}`);
-  if (!existsSync(out)) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(out, bytes, { mode: 0o700 });
-  }
+  if (existsSync(out) && statSync(out).size === bytes.length) return out;
+  // written aside and renamed: another thread may be loading the same file right now
+  mkdirSync(dir, { recursive: true });
+  const aside = `${out}.${process.pid}.${threadId}.tmp`;
+  writeFileSync(aside, bytes, { mode: 0o700 });
+  renameSync(aside, out);
   return out;
 }
 
@@ -209,8 +175,12 @@ export function explainLoadFailure(message: string, path: string, libc: Libc): s
   if (libc === "musl" && /ld-linux|libc\.so\.6|GLIBC_/.test(message)) {
     return `it was built for glibc and this system uses musl (${message}); the musl build is @bun-sansio/linux-${process.arch}-musl`;
   }
-  if (libc === "glibc" && /libc\.so: invalid ELF header|ld-musl/.test(message)) {
+  if (libc === "glibc" && /libc\.so: (invalid ELF header|cannot open)|ld-musl/.test(message)) {
     return `it was built for musl and this system uses glibc (${message}); the glibc build is @bun-sansio/linux-${process.arch}-gnu`;
+  }
+  const missing = /Symbol "(sio_\w+)" not found/.exec(message)?.[1];
+  if (missing !== undefined) {
+    return `it has no ${missing}: it was built for another version of bun-sansio; reinstall it, or rebuild with bun run build:native`;
   }
   return `it failed to load (${message})`;
 }

@@ -1,10 +1,11 @@
 /**
  * The worker thread's side of the runtime: `defineWorker` marks a module as a worker module and,
- * inside a Bun Worker, runs the worker loop on this thread until shutdown. A worker started from
- * a definition (`addWorker({ module: definition })`) finds its init in `workerData` and takes
- * the thread over from inside `defineWorker`, synchronously: it may be a re-run of the
- * application's main module (in a compiled binary, where worker modules are not files), whose
- * own code then never runs. A worker started from a module URL waits for the init message.
+ * inside a Bun Worker, runs the worker loop on this thread until shutdown. A worker started at
+ * its module (a URL, or a definition's module) waits for the init message and runs the
+ * definition its export names. In a compiled binary, where modules are not files, a worker
+ * re-runs the main module with its init in `workerData`, and takes the thread over inside
+ * `defineWorker` when it reaches its definition (by its place in the order the modules ran), so
+ * the main module's own code does not run.
  */
 import { heapSize } from "bun:jsc";
 import { existsSync } from "node:fs";
@@ -39,49 +40,88 @@ export interface WorkerDefinition<Config = Structured> {
   readonly [DEFINITION]: true;
   /** Builds the inner of one worker. */
   readonly factory: WorkerFactory<Config>;
-  /**
-   * Where `defineWorker` was called ("file:line:column"), the same in every thread that loads
-   * the module: the controller starts a worker at this file (or, in a compiled binary, at the
-   * main module) and the worker knows its definition by it.
-   */
-  readonly site: string;
+  /** The module that called `defineWorker` (undefined in a compiled binary, where none is a file). */
+  readonly file: string | undefined;
+  /** Its place among the definitions this thread made, in the order the modules ran. */
+  readonly ordinal: number;
 }
 
-/** What a worker started from a definition finds in `workerData`. */
+/** How a worker for a definition starts: at its module, by export name; or at the main module. */
+export type WorkerPlan =
+  | { readonly url: string; readonly exportName: string }
+  | { readonly ordinal: number };
+
+/** What a worker re-running the main module finds in `workerData`: which definition, its init. */
 interface DefinitionStart {
-  readonly site: string;
+  readonly ordinal: number;
   readonly init: WorkerInit;
 }
 
 /** The `workerData` key of a `DefinitionStart`. */
-export const WORKER_DATA_KEY = "bun-sansio";
+const WORKER_DATA_KEY = "bun-sansio";
 
-/** The call site of the function that called `defineWorker` (outside this package's src). */
-function callSite(): string {
-  const ours = import.meta.dir.slice(0, import.meta.dir.lastIndexOf("/"));
-  for (const line of (new Error().stack ?? "").split("\n").slice(1)) {
-    const m = /((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?$/.exec(line.trim());
-    if (m === null) continue;
-    const file = (m[1] as string).replace(/^file:\/\//, "");
-    if (file.startsWith(`${ours}/`)) continue;
-    return `${file}:${m[2]}:${m[3]}`;
+/** The directory of this package's sources, whose frames `callerFile` skips. */
+const OURS = import.meta.dir.slice(0, import.meta.dir.lastIndexOf("/") + 1);
+
+/** The file of the first caller outside this package's sources, if it is a file. */
+function callerFile(): string | undefined {
+  const previous = Error.prepareStackTrace;
+  Error.prepareStackTrace = (_error, frames) => frames;
+  const frames = new Error().stack as unknown as readonly { getFileName(): string | null }[];
+  Error.prepareStackTrace = previous;
+  for (const frame of frames) {
+    const file = frame.getFileName()?.replace(/^file:\/\//, "");
+    if (file === undefined) continue; // native code
+    if (file.startsWith("/$bunfs/")) return undefined;
+    if (!file.startsWith(OURS) && existsSync(file)) return file;
   }
-  return "unknown";
+  return undefined;
 }
 
 /**
- * The file a worker for `definition` starts at: its module's, or (in a compiled binary, where
- * modules are bundled into the executable) the main module, re-run up to the definition.
+ * How to start a worker for `definition`: at the module that exports it (checked: it must be
+ * one of the module's exports), or, in a compiled binary where modules are not files (or for a
+ * definition made in the main module), at the main module, which the worker re-runs until
+ * `defineWorker` reaches the definition.
  */
-export function workerEntry(definition: WorkerDefinition<never>): string {
-  const file = definition.site.replace(/:\d+:\d+$/, "");
-  return file.startsWith("/$bunfs/") || !existsSync(file) ? Bun.main : file;
+export async function workerPlan(definition: WorkerDefinition<never>): Promise<WorkerPlan> {
+  const file = definition.file;
+  // compiled, or made in the main module (still running: importing it would wait for itself)
+  if (file === undefined || file === Bun.main || Bun.main.startsWith("/$bunfs/")) {
+    return { ordinal: definition.ordinal };
+  }
+  const module = (await import(file)) as Record<string, unknown>;
+  const exportName = Object.keys(module).find((name) => module[name] === definition);
+  if (exportName === undefined) {
+    throw new TypeError(
+      `the worker definition made in ${file} is not one of its exports: export it (export default defineTasks(...)), or give addWorker the URL of the module that exports it`,
+    );
+  }
+  return { url: file, exportName };
 }
 
-/** The `workerData` of a worker started from `definition` with `init`. */
-export function definitionStart(definition: WorkerDefinition<never>, init: WorkerInit): object {
-  const start: DefinitionStart = { site: definition.site, init };
+/** The `workerData` of a worker that re-runs the main module up to definition `ordinal`. */
+export function definitionStart(ordinal: number, init: WorkerInit): object {
+  const start: DefinitionStart = { ordinal, init };
   return { [WORKER_DATA_KEY]: start };
+}
+
+/** The definition start of this thread, when it is a worker re-running the main module. */
+function startedDefinition(): DefinitionStart | undefined {
+  if (Bun.isMainThread) return undefined;
+  return (workerData as Record<string, DefinitionStart | undefined> | null)?.[WORKER_DATA_KEY];
+}
+
+/**
+ * Throws in a worker that re-ran the main module past every definition without reaching its own
+ * (the controller calls it: a worker must not start a controller of its own).
+ */
+export function refuseRerunPastDefinitions(): void {
+  const started = startedDefinition();
+  if (started === undefined) return;
+  throw new Error(
+    `this worker re-ran the main module to reach worker definition #${started.ordinal}, and the main module's own code started instead: make worker definitions at the top level of modules the main module imports (statically), not inside functions or dynamic imports`,
+  );
 }
 
 /** True when `value` was made by `defineWorker`. */
@@ -94,21 +134,28 @@ let listening = false;
 
 /**
  * Declares a worker module: `export default defineWorker((index, config) => new MyInner(...))`.
- * Pass the module's URL to `Controller.addWorker`. Imported on the main thread it only returns
- * the definition; inside a Bun Worker started by a controller it also runs that worker.
+ * Give the definition (imported) or the module's URL to `Controller.addWorker`. Imported on the
+ * main thread it only returns the definition; inside a Bun Worker started by a controller it
+ * also runs that worker. In a compiled binary the worker takes the thread over right here, when
+ * the main module's imports reach this definition: what the factory uses must be defined above
+ * this call.
  */
 export function defineWorker<Config = Structured>(
   factory: WorkerFactory<Config>,
 ): WorkerDefinition<Config> {
-  const definition: WorkerDefinition<Config> = { [DEFINITION]: true, factory, site: callSite() };
+  const definition: WorkerDefinition<Config> = {
+    [DEFINITION]: true,
+    factory,
+    file: callerFile(),
+    ordinal: defined.length,
+  };
   defined.push(definition as unknown as WorkerDefinition);
-  const started = (workerData as Record<string, DefinitionStart | undefined> | null)?.[
-    WORKER_DATA_KEY
-  ];
-  if (!Bun.isMainThread && started !== undefined) {
-    // started from a definition: this one, or another that comes later in the module graph
-    if (started.site === definition.site)
+  const started = startedDefinition();
+  if (started !== undefined) {
+    // re-running the main module: this definition, or one that comes later
+    if (started.ordinal === definition.ordinal) {
       run(definition as unknown as WorkerDefinition, started.init);
+    }
     return definition;
   }
   if (!Bun.isMainThread && !listening) {

@@ -83,6 +83,35 @@ describe("standalone binaries (bun run build:bin)", () => {
     );
   }, 60_000);
 
+  /** Runs test/dist/scripts/kinds/`name`.ts by bun, then compiled from the empty directory. */
+  function bothWays(name: string): { bun: string; compiled: string } {
+    const script = join(import.meta.dir, "scripts", "kinds", `${name}.ts`);
+    const byBun = Bun.spawnSync([process.execPath, script], { stdout: "pipe", timeout: 30_000 });
+    const built = Bun.spawnSync(
+      [process.execPath, "build", "--compile", script, "--outfile", join(dir, name)],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    if (!built.success) throw new Error(`bun build --compile ${script}: ${built.stderr}`);
+    const compiled = Bun.spawnSync([`./${name}`], {
+      cwd: dir,
+      env: bare,
+      stdout: "pipe",
+      timeout: 30_000,
+    });
+    return { bun: byBun.stdout.toString().trim(), compiled: compiled.stdout.toString().trim() };
+  }
+
+  test("several worker kinds in one binary: each worker runs its own definition", () => {
+    const expected = JSON.stringify({ said: ["b", "a", "b"], stopped: [0, 1, 2] });
+    expect(bothWays("main")).toEqual({ bun: expected, compiled: expected });
+  }, 60_000);
+
+  test("a worker definition made inside a function is refused, saying why", () => {
+    const refused =
+      "refused: worker 0: this worker re-ran the main module to reach worker definition #0, and the main module's own code started instead: make worker definitions at the top level of modules the main module imports (statically), not inside functions or dynamic imports";
+    expect(bothWays("late")).toEqual({ bun: refused, compiled: refused });
+  }, 60_000);
+
   test.skipIf(tunWhy !== "")(
     "tun-ping in a network namespace answers ping, and removes its device on SIGTERM",
     async () => {

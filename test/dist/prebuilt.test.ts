@@ -7,7 +7,7 @@
  * arm64 runs check the epoll path only.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkShim, TOOLCHAINS } from "../../native/build.ts";
 import { abiHash } from "../../src/sys/abi.ts";
@@ -68,6 +68,29 @@ describe("the prebuilt shims", () => {
       30_000,
     );
   }
+
+  // built with this machine's cc: an x86-64 Debian's
+  test.skipIf(process.arch !== "x64")(
+    "the check refuses a library that needs a glibc symbol newer than 2.17, or another machine's",
+    () => {
+      const dir = join(repo, "native", "build", "tools");
+      mkdirSync(dir, { recursive: true });
+      const source = join(dir, "new-glibc.c");
+      // fstat is GLIBC_2.33 in a build against this Debian's glibc
+      writeFileSync(
+        source,
+        "#include <sys/stat.h>\nint f(int fd) { struct stat s; return fstat(fd, &s); }\n",
+      );
+      const out = join(dir, "new-glibc.so");
+      expect(Bun.spawnSync(["cc", "-shared", "-fPIC", "-o", out, source]).success).toBe(true);
+      expect(checkShim(out, TOOLCHAINS["linux-x64-gnu"])).toBe(
+        "it needs GLIBC_2.33, newer than GLIBC_2.17",
+      );
+      expect(checkShim(out, TOOLCHAINS["linux-arm64-gnu"])).toBe(
+        "its machine is Advanced Micro Devices X86-64, not AArch64",
+      );
+    },
+  );
 
   test.skipIf(why !== "" || qemu === null || arm64Bun === undefined)(
     "linux-arm64-gnu: Bun's arm64 build loads it through the loader, under qemu, and echoes a datagram on epoll",

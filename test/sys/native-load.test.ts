@@ -24,7 +24,9 @@ import { hostTarget, targetOf } from "../../src/sys/platform.ts";
 const repo = join(import.meta.dir, "..", "..");
 const host = hostTarget() as string;
 const prebuilt = (t: string) => join(repo, "packages", t, "libsansio.so");
-const other = ["linux-arm64-gnu", "linux-x64-musl"].filter((t) => !existsSync(prebuilt(t)));
+/** The CPU that is not this one, among those with prebuilt shims. */
+const otherCpu = process.arch === "x64" ? "arm64" : "x64";
+const other = [`linux-${otherCpu}-gnu`, "linux-x64-musl"].filter((t) => !existsSync(prebuilt(t)));
 const why = other.length > 0 ? `no prebuilt ${other.join(", ")} (bun run build:prebuilt)` : "";
 if (why !== "" && process.env.CI === "true") throw new Error(`CI=true but ${why}`);
 
@@ -55,8 +57,8 @@ describe("loading the native shim", () => {
   });
 
   test.skipIf(why !== "")("another CPU's shim: said, with the one to install", () => {
-    expect(loadError(prebuilt("linux-arm64-gnu"))).toContain(
-      `: it was built for arm64 and this is x64; the shim for this machine is @bun-sansio/${host}`,
+    expect(loadError(prebuilt(`linux-${otherCpu}-gnu`))).toContain(
+      `: it was built for ${otherCpu} and this is ${process.arch}; the shim for this machine is @bun-sansio/${host}`,
     );
   });
 
@@ -131,6 +133,21 @@ describe("loading the native shim", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  test("a shim from before the ABI hash (or any library without the shim's functions): said", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sansio-old-"));
+    try {
+      writeFileSync(join(dir, "old.c"), "int sio_close(int fd) { return fd; }\n");
+      const out = join(dir, "libsansio.so");
+      const cc = Bun.spawnSync(["cc", "-shared", "-fPIC", "-o", out, join(dir, "old.c")]);
+      expect(cc.success).toBe(true);
+      expect(loadError(out)).toContain(
+        `- SANSIO_NATIVE at ${out}: it has no sio_abi_hash: it was built for another version of bun-sansio; reinstall it, or rebuild with bun run build:native`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test("an unsupported platform is named", () => {
     expect(targetOf("darwin", "arm64", "glibc")).toBe(
