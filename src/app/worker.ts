@@ -31,6 +31,11 @@ export interface GroupedWorkerOptions {
 /** The batch (`Batches` destination) of what goes to the controller: past every worker index. */
 const TO_CONTROLLER = ADDRESS_LIMITS.workers;
 
+/** The "direct" output's worker for batch destination `dest` (-1: the controller). */
+function busWorker(dest: number): number {
+  return dest === TO_CONTROLLER ? -1 : dest;
+}
+
 /** Largest record of messages gathered for one other worker (a larger message goes alone). */
 const DEFAULT_BATCH_BYTES = 16 * 1024;
 
@@ -354,7 +359,7 @@ export class GroupedWorker implements WorkerInner {
       this.#answering = who.owed;
     }
     const out = this.#batchOut;
-    out.control.worker = ready.worker === TO_CONTROLLER ? -1 : ready.worker;
+    out.control.worker = busWorker(ready.worker);
     out.control.data = ready.bytes;
     return out;
   }
@@ -523,7 +528,7 @@ export class GroupedWorker implements WorkerInner {
       const ready = this.#batches.reply(to, owed.id, ok, data, { owed, by: undefined });
       // a full batch: copied, as it waits behind other outputs
       if (ready !== undefined) {
-        const worker = ready.worker === TO_CONTROLLER ? -1 : ready.worker;
+        const worker = busWorker(ready.worker);
         const copy = ready.bytes.slice();
         this.#out.push({ kind: "bus", control: { op: "direct", worker, data: copy } });
       }

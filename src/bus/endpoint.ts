@@ -316,24 +316,14 @@ export class BusEndpoint<T = Structured> {
    * when something is already waiting. For Worker threads; the main thread uses `parkAsync`.
    */
   park(timeoutMs: number): BusParkResult {
-    const bell = this.#doorbells[this.self] as AtomicsDoorbell;
-    bell.prepare();
-    if (this.hasIncoming() || this.#movedQueued()) {
-      bell.cancel();
-      return "ready";
-    }
-    return bell.park(timeoutMs);
+    if (!this.prepareWait()) return "ready";
+    return (this.#doorbells[this.self] as AtomicsDoorbell).park(timeoutMs);
   }
 
   /** Like `park`, without blocking the event loop. */
   parkAsync(timeoutMs: number): Promise<BusParkResult> {
-    const bell = this.#doorbells[this.self] as AtomicsDoorbell;
-    bell.prepare();
-    if (this.hasIncoming() || this.#movedQueued()) {
-      bell.cancel();
-      return Promise.resolve("ready");
-    }
-    return bell.parkAsync(timeoutMs);
+    if (!this.prepareWait()) return Promise.resolve("ready");
+    return (this.#doorbells[this.self] as AtomicsDoorbell).parkAsync(timeoutMs);
   }
 
   /**

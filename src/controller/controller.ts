@@ -391,11 +391,17 @@ export class Controller {
     w.thread.terminate();
   }
 
+  /** Why nothing is sent to worker `worker` now ("closed": gone; "stalled"), or undefined. */
+  #refusal(worker: number): "closed" | "stalled" | undefined {
+    const state = this.#record(worker).state;
+    if (state === "dead" || state === "stopped") return "closed";
+    return state === "stalled" ? "stalled" : undefined;
+  }
+
   /** An application message to a worker: to its inner (`external`), or a `ToWorker` "tasks". */
   #send(worker: number, message: Structured, external: boolean): ControllerSendResult {
-    const w = this.#record(worker);
-    if (w.state === "dead" || w.state === "stopped") return "closed";
-    if (w.state === "stalled") return "stalled";
+    const refused = this.#refusal(worker);
+    if (refused !== undefined) return refused;
     const dest = endpointOf(worker);
     this.#sendBatch(this.#batches.take(worker)); // what was gathered for it goes first
     const result = external
@@ -421,9 +427,8 @@ export class Controller {
     if (message.op !== "message" && message.op !== "call") {
       return this.#send(worker, { op: "tasks", message } as unknown as Structured, false);
     }
-    const w = this.#record(worker);
-    if (w.state === "dead" || w.state === "stopped") return "closed";
-    if (w.state === "stalled") return "stalled";
+    const refused = this.#refusal(worker);
+    if (refused !== undefined) return refused;
     const dest = endpointOf(worker);
     if (!this.#endpoint.admits(dest, 0)) return "capped";
     this.#sendBatch(

@@ -189,12 +189,15 @@ async function start(init: WorkerInit): Promise<void> {
   try {
     definition = await find(init);
   } catch (e) {
-    const endpoint = new BusEndpoint(init.layout, endpointOf(init.index), {
-      maxQueuedBytes: init.maxQueuedBytes,
-    });
-    sendControl(endpoint, CONTROLLER_ENDPOINT, { op: "fatal", error: errorInfo(e) });
-    endpoint.flush();
-    process.exit(1);
+    // reported and ended as a factory that throws is: by `run`
+    definition = {
+      [DEFINITION]: true,
+      factory: () => {
+        throw e;
+      },
+      file: undefined,
+      ordinal: -1,
+    };
   }
   run(definition, init);
 }

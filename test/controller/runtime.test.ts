@@ -282,6 +282,16 @@ describe("starting workers", () => {
     expect(died[0]).toMatchObject({ kind: "worker-died", worker: 0 });
   });
 
+  test("a module of several workers: the export named runs; a name that is none of them fails addWorker, saying so", async () => {
+    const controller = track(new Controller({ maxWorkers: 2 }));
+    const module = new URL("../worker/workers/two-defs.ts", import.meta.url);
+    expect(await controller.addWorker({ module, exportName: "second" })).toBe(0);
+    await expect(controller.addWorker({ module, exportName: "nope" })).rejects.toThrow(
+      `${module} defines several workers and its export "nope" is not one of them`,
+    );
+    expect(controller.stats().map((s) => s.state)).toEqual(["running", "dead"]);
+  });
+
   test("a factory that throws fails addWorker with its error", async () => {
     const controller = track(new Controller({ maxWorkers: 1 }));
     await expect(
