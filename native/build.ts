@@ -1,6 +1,6 @@
 /**
- * Builds the native shim (sockets.c: UDP sockets, threads, wake-ups; uring.c: io_uring; epoll.c:
- * epoll; tun.c: TUN/TAP devices; ledger.c: what each worker thread opened; shim.h: what they
+ * Builds the native shim (sockets.c: UDP sockets, threads, wake-ups; tcp.c: TCP sockets; uring.c:
+ * io_uring; epoll.c: epoll; tun.c: TUN/TAP devices; ledger.c: what each worker thread opened; shim.h: what they
  * share) into one libsansio.so that needs only the C library at run time (liburing linked
  * statically). It first writes sansio_abi.h, the numbers the shim shares with TypeScript, from
  * src/sys/abi.ts.
@@ -20,7 +20,9 @@ import { abiHeader } from "../src/sys/abi.ts";
 import { hostTarget, isTarget, TARGETS, type Target } from "../src/sys/platform.ts";
 
 const root = import.meta.dir;
-const SOURCES = ["sockets.c", "uring.c", "epoll.c", "tun.c", "ledger.c"].map((f) => join(root, f));
+const SOURCES = ["sockets.c", "tcp.c", "uring.c", "epoll.c", "tun.c", "ledger.c"].map((f) =>
+  join(root, f),
+);
 const FLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"];
 /** Newest glibc symbol version a gnu prebuilt may need (the oldest arm64 glibc). */
 const GLIBC_MAX = [2, 17];

@@ -89,7 +89,34 @@ typedef struct {
   sio_cqe_t *failed;  // commands that could not be prepared, reported by the next enter
   uint32_t failed_count;
   int read_multishot;  // the kernel has IORING_OP_READ_MULTISHOT
+  // TCP (sio_uring_tcp_init): stream receive buffers (provided-buffer ring, group 1), one
+  // SIO_TCP_SLOT_BYTES area per connection slot (sendmsg header, connect address and timeout,
+  // iovecs), and the send memory JS cuts into blocks
+  struct io_uring_buf_ring *sbr;
+  size_t sbr_bytes;
+  uint8_t *sbufs;
+  size_t sbufs_bytes;
+  uint32_t sbuf_count, sbuf_size;
+  int sbuf_inc;  // the stream buffers are incrementally consumed (IOU_PBUF_RING_INC)
+  uint8_t *slots;
+  size_t slots_bytes;
+  uint32_t slot_count;
+  uint8_t *tx;
+  size_t tx_bytes;
 } sio_uring_t;
+
+// One connection slot's area: what the kernel reads when a send or connect is submitted.
+typedef struct {
+  struct msghdr msg;
+  uint8_t pad0[64 - sizeof(struct msghdr)];
+  uint8_t addr[SIO_ADDR_BYTES];
+  uint8_t pad1[32 - SIO_ADDR_BYTES];
+  struct __kernel_timespec timeout;
+  uint8_t pad2[32 - sizeof(struct __kernel_timespec)];
+  struct iovec iov[SIO_TCP_IOV_MAX];
+} sio_slot_t;
+_Static_assert(sizeof(sio_slot_t) == SIO_TCP_SLOT_BYTES, "sio_slot_t size");
+_Static_assert(offsetof(sio_slot_t, iov) == SIO_TCP_SLOT_IOV, "sio_slot_t.iov");
 
 static void *map(size_t bytes) {
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -125,14 +152,15 @@ _Static_assert(sizeof(struct sio_buf_reg) == sizeof(struct io_uring_buf_reg), "b
 // on), and retires a buffer once fewer than `min_left` bytes are left in it, so anything of up to
 // `min_left` bytes lands whole. Kernels without `min_left` refuse that with -EINVAL: they check
 // that the reserved bytes it occupies are zero.
+// (`inc` without `min_left`: incrementally consumed down to the last byte, for streams.)
 static int register_recv_ring(struct io_uring *ring, void *br, uint32_t entries, uint16_t bgid,
-                              uint32_t min_left) {
+                              int inc, uint32_t min_left) {
   struct sio_buf_reg reg;
   memset(&reg, 0, sizeof(reg));
   reg.ring_addr = (uint64_t)(uintptr_t)br;
   reg.ring_entries = entries;
   reg.bgid = bgid;
-  reg.flags = min_left > 0 ? SIO_PBUF_RING_INC : 0;
+  reg.flags = inc || min_left > 0 ? SIO_PBUF_RING_INC : 0;
   reg.min_left = min_left;
   return io_uring_register_buf_ring(ring, (struct io_uring_buf_reg *)&reg, 0);
 }
@@ -164,7 +192,7 @@ EXPORT int32_t sio_uring_probe(void) {
       bits |= 1 << SIO_PROBE_BUFFER_RINGS;
       io_uring_unregister_buf_ring(&ring, 0);
     }
-    if (register_recv_ring(&ring, mem, 1, 1, 256) == 0) {
+    if (register_recv_ring(&ring, mem, 1, 1, 1, 256) == 0) {
       bits |= 1 << SIO_PROBE_PACKED_BUFFERS;
       io_uring_unregister_buf_ring(&ring, 1);
     }
@@ -307,6 +335,10 @@ EXPORT void sio_uring_free(sio_uring_t *u) {
   unmap(u->cmds, sizeof(sio_cmd_t) * u->cmd_cap);
   unmap(u->cqes, sizeof(sio_cqe_t) * u->cqe_cap);
   unmap(u->failed, sizeof(sio_cqe_t) * u->cqe_cap);
+  unmap(u->sbr, u->sbr_bytes);
+  unmap(u->sbufs, u->sbufs_bytes);
+  unmap(u->slots, u->slots_bytes);
+  unmap(u->tx, u->tx_bytes);
   if (u->eventfd >= 0) close(u->eventfd);
   free(u);
 }
@@ -320,9 +352,57 @@ EXPORT int32_t sio_uring_pack_recv(sio_uring_t *u, uint32_t min_left) {
   if (min_left == 0 || min_left > u->buf_size) return -EINVAL;
   int r = io_uring_unregister_buf_ring(&u->ring, 0);
   if (r < 0) return r;
-  r = register_recv_ring(&u->ring, u->br, u->buf_count, 0, min_left);
-  if (r < 0) register_recv_ring(&u->ring, u->br, u->buf_count, 0, 0);
+  r = register_recv_ring(&u->ring, u->br, u->buf_count, 0, 1, min_left);
+  if (r < 0) register_recv_ring(&u->ring, u->br, u->buf_count, 0, 0, 0);
   return r;
+}
+
+// Adds what TCP needs to a ring, once, before its first TCP command: `rx_count` (a power of two)
+// stream receive buffers of `rx_size` bytes as provided-buffer group 1, incrementally consumed
+// where the kernel can (a small read then takes only its own bytes of a buffer), `slot_count`
+// connection slot areas and `tx_bytes` of send memory. The memory is mapped untouched: pages
+// cost only once used. Returns 0 or -errno (EALREADY: done before).
+EXPORT int32_t sio_uring_tcp_init(sio_uring_t *u, uint32_t rx_count, uint32_t rx_size,
+                                  uint32_t slot_count, uint32_t tx_bytes) {
+  if (u->slots != NULL) return -EALREADY;
+  if (rx_count == 0 || (rx_count & (rx_count - 1)) != 0 || rx_count > 32768 || rx_size < 256 ||
+      slot_count == 0)
+    return -EINVAL;
+  u->sbr_bytes = ((size_t)rx_count * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+  u->sbufs_bytes = (size_t)rx_count * rx_size;
+  u->slots_bytes = (size_t)slot_count * sizeof(sio_slot_t);
+  u->tx_bytes = tx_bytes;
+  u->sbr = map(u->sbr_bytes);
+  u->sbufs = map(u->sbufs_bytes);
+  u->slots = map(u->slots_bytes);
+  u->tx = tx_bytes ? map(tx_bytes) : NULL;
+  if (u->sbr == NULL || u->sbufs == NULL || u->slots == NULL || (tx_bytes && u->tx == NULL)) {
+    unmap(u->sbr, u->sbr_bytes);
+    unmap(u->sbufs, u->sbufs_bytes);
+    unmap(u->slots, u->slots_bytes);
+    unmap(u->tx, u->tx_bytes);
+    u->sbr = NULL;
+    u->sbufs = NULL;
+    u->slots = NULL;
+    u->tx = NULL;
+    return -ENOMEM;
+  }
+  u->sbuf_count = rx_count;
+  u->sbuf_size = rx_size;
+  u->slot_count = slot_count;
+  u->sbuf_inc = 1;
+  int r = register_recv_ring(&u->ring, u->sbr, rx_count, 1, 1, 0);
+  if (r < 0) {
+    u->sbuf_inc = 0;
+    r = register_recv_ring(&u->ring, u->sbr, rx_count, 1, 0, 0);
+  }
+  if (r < 0) return r;
+  io_uring_buf_ring_init(u->sbr);
+  int mask = io_uring_buf_ring_mask(rx_count);
+  for (uint32_t i = 0; i < rx_count; i++)
+    io_uring_buf_ring_add(u->sbr, u->sbufs + (size_t)i * rx_size, rx_size, i, mask, i);
+  io_uring_buf_ring_advance(u->sbr, rx_count);
+  return 0;
 }
 
 // Addresses and sizes JS needs to view the shared areas, by SIO_INFO_* key (src/sys/abi.ts, Info):
@@ -344,6 +424,10 @@ EXPORT uint64_t sio_uring_info(sio_uring_t *u, uint32_t what) {
     case SIO_INFO_CQ_LEFT: return u->overflow;
     case SIO_INFO_IOVS: return (uint64_t)(uintptr_t)u->iovs;
     case SIO_INFO_READ_MULTISHOT: return (uint64_t)u->read_multishot;
+    case SIO_INFO_TCP_RECV_BUFS: return (uint64_t)(uintptr_t)u->sbufs;
+    case SIO_INFO_TCP_SLOTS: return (uint64_t)(uintptr_t)u->slots;
+    case SIO_INFO_TCP_SEND_MEM: return (uint64_t)(uintptr_t)u->tx;
+    case SIO_INFO_TCP_INC: return (uint64_t)u->sbuf_inc;
     default: return 0;
   }
 }
@@ -362,6 +446,14 @@ static int check(const sio_uring_t *u, const sio_cmd_t *c) {
                  : -EINVAL;
     case SIO_OP_READ:
       return c->flag == 1 && !u->read_multishot ? -EOPNOTSUPP : 0;
+    case SIO_OP_RECV_STREAM:
+      return u->slots != NULL ? 0 : -EINVAL;
+    case SIO_OP_SEND_STREAM:
+      return c->buf < u->slot_count && c->count >= 1 && c->count <= SIO_TCP_IOV_MAX ? 0 : -EINVAL;
+    case SIO_OP_CONNECT:
+      return c->buf < u->slot_count ? 0 : -EINVAL;
+    case SIO_OP_ACCEPT_MULTI:
+    case SIO_OP_CANCEL_FD:
     case SIO_OP_RECV_MULTI:
     case SIO_OP_CANCEL:
     case SIO_OP_WAKE_READ:
@@ -374,6 +466,14 @@ static int check(const sio_uring_t *u, const sio_cmd_t *c) {
 }
 
 static int prep(sio_uring_t *u, const sio_cmd_t *c) {
+  if (c->op == SIO_OP_RECYCLE && c->flag == 1) {  // a stream receive buffer
+    if (u->sbufs == NULL || c->buf >= u->sbuf_count) return -EINVAL;
+    int mask = io_uring_buf_ring_mask(u->sbuf_count);
+    io_uring_buf_ring_add(u->sbr, u->sbufs + (size_t)c->buf * u->sbuf_size, u->sbuf_size, c->buf,
+                          mask, 0);
+    io_uring_buf_ring_advance(u->sbr, 1);
+    return 0;
+  }
   if (c->op == SIO_OP_RECYCLE) {
     if (c->buf >= u->buf_count) return -EINVAL;
     int mask = io_uring_buf_ring_mask(u->buf_count);
@@ -384,6 +484,9 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
   }
   int bad = check(u, c);
   if (bad < 0) return bad;
+  // a connect and its linked timeout must go in one submit: never split them
+  if (c->op == SIO_OP_CONNECT && c->len > 0 && io_uring_sq_space_left(&u->ring) < 2)
+    io_uring_submit(&u->ring);
   struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
   if (sqe == NULL) {
     io_uring_submit(&u->ring);
@@ -451,6 +554,46 @@ static int prep(sio_uring_t *u, const sio_cmd_t *c) {
       break;
     case SIO_OP_CANCEL:
       io_uring_prep_cancel64(sqe, c->addr, 0);
+      break;
+    case SIO_OP_ACCEPT_MULTI:
+      io_uring_prep_multishot_accept(sqe, c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      break;
+    case SIO_OP_RECV_STREAM:
+      io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = 1;
+      break;
+    case SIO_OP_SEND_STREAM: {
+      // MSG_WAITALL: the kernel retries a short send of a stream socket until all is taken
+      sio_slot_t *slot = (sio_slot_t *)(u->slots + (size_t)c->buf * sizeof(sio_slot_t));
+      if (c->count == 1) {
+        io_uring_prep_send(sqe, c->fd, slot->iov[0].iov_base, slot->iov[0].iov_len,
+                           MSG_WAITALL | MSG_NOSIGNAL);
+      } else {
+        memset(&slot->msg, 0, sizeof(slot->msg));
+        slot->msg.msg_iov = slot->iov;
+        slot->msg.msg_iovlen = c->count;
+        io_uring_prep_sendmsg(sqe, c->fd, &slot->msg, MSG_WAITALL | MSG_NOSIGNAL);
+      }
+      break;
+    }
+    case SIO_OP_CONNECT: {
+      sio_slot_t *slot = (sio_slot_t *)(u->slots + (size_t)c->buf * sizeof(sio_slot_t));
+      socklen_t len = addr_len(c->dst);
+      memcpy(slot->addr, c->dst, len);
+      io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)slot->addr, len);
+      io_uring_sqe_set_data64(sqe, c->user_data);
+      if (c->len == 0) return 0;
+      sqe->flags |= IOSQE_IO_LINK;  // the timeout below bounds it (ETIMEDOUT comes as ECANCELED)
+      slot->timeout.tv_sec = c->len / 1000;
+      slot->timeout.tv_nsec = (long long)(c->len % 1000) * 1000000;
+      sqe = io_uring_get_sqe(&u->ring);  // there is room: checked above
+      io_uring_prep_link_timeout(sqe, &slot->timeout, 0);
+      io_uring_sqe_set_data64(sqe, c->addr);
+      return 0;
+    }
+    case SIO_OP_CANCEL_FD:
+      io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
       break;
     case SIO_OP_WAKE_READ:
       io_uring_prep_read(sqe, u->eventfd, &u->eventfd_value, sizeof(u->eventfd_value), 0);

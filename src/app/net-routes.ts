@@ -1,6 +1,7 @@
 /**
- * Task-local socket and device ids: each task numbers its own, the worker's backend sees
- * worker-wide ids. Actions are translated on the way out, events on the way back.
+ * Task-local socket, device, TCP listener and TCP connection ids: each task numbers its own, the
+ * worker's backend sees worker-wide ids. Actions are translated on the way out, events on the
+ * way back. Accepted TCP connections keep the (negative) id the backend gave them.
  */
 import { deviceIdInUse, deviceNotBound, socketIdInUse, socketNotOpen } from "../backend/actions.ts";
 import type { SocketAddr } from "../io/addr.ts";
@@ -39,10 +40,26 @@ class IdTable {
   }
 }
 
+/** The event a task gets instead of an action on a TCP connection it does not have. */
+function noConn(action: NetAction & { readonly conn: number }): NetEvent {
+  const error = { code: "EBADF", message: `connection ${action.conn} is not open` };
+  return action.kind === "tcp-close" || action.kind === "tcp-abort"
+    ? { kind: "tcp-closed", conn: action.conn, error }
+    : action.kind === "tcp-connect"
+      ? {
+          kind: "tcp-connect-result",
+          conn: action.conn,
+          error: { code: "EEXIST", message: `connection id ${action.conn} is already in use` },
+        }
+      : { kind: "tcp-send-error", conn: action.conn, error };
+}
+
 /**
- * Contract: a worker-wide id is handed out at `udp-listen` / `tun-bind` and freed only when its
- * closing event (`udp-closed`, `tun-unbound`) comes back, so a late event never reaches another
- * task through a reused id. A failed listen or bind is answered to the task at once and closed
+ * Contract: a worker-wide id is handed out at `udp-listen` / `tun-bind` / `tcp-listen` /
+ * `tcp-connect` (or by the backend at `tcp-accept`) and freed only when its closing event
+ * (`udp-closed`, `tun-unbound`, `tcp-unlistened`, `tcp-closed`, a failed `tcp-connect-result`)
+ * comes back, so a late event never reaches another task through a reused id. A connection
+ * accepted on a listener whose task has ended is reset. A failed listen or bind is answered to the task at once and closed
  * behind its back. Events for a task that has ended are dropped (counted in `staleDrops`, except
  * the closing events the runtime itself asked for).
  */
@@ -53,6 +70,13 @@ export class NetRoutes {
   readonly followUps: { readonly owner: number; readonly action: NetAction }[] = [];
   readonly #sockets = new IdTable();
   readonly #devices = new IdTable();
+  readonly #listeners = new IdTable();
+  /** Connections of `tcp-connect` (non-negative ids). */
+  readonly #conns = new IdTable();
+  /** Accepted connections, by the backend's negative id. */
+  readonly #accepted = new Map<number, Route>();
+  readonly #tcpSend = { kind: "tcp-send" as const, conn: 0, data: new Uint8Array(0) as Uint8Array };
+  readonly #tcpData = { kind: "tcp-data" as const, conn: 0, data: new Uint8Array(0) as Uint8Array };
   // reused objects of the per-packet path
   readonly #send = {
     kind: "udp-send" as const,
@@ -90,7 +114,13 @@ export class NetRoutes {
 
   /** True when no id is open or closing. */
   isEmpty(): boolean {
-    return this.#sockets.inUse === 0 && this.#devices.inUse === 0;
+    return (
+      this.#sockets.inUse === 0 &&
+      this.#devices.inUse === 0 &&
+      this.#listeners.inUse === 0 &&
+      this.#conns.inUse === 0 &&
+      this.#accepted.size === 0
+    );
   }
 
   /**
@@ -181,6 +211,61 @@ export class NetRoutes {
         }
         return { kind: "tun-unbind", device: id };
       }
+      case "tcp-send": {
+        const id = r.conns.get(action.conn);
+        if (id === undefined) return this.#refused(r, noConn(action));
+        const send = this.#tcpSend;
+        send.conn = id;
+        send.data = action.data;
+        return send;
+      }
+      case "tcp-listen": {
+        if (r.listeners.has(action.listener)) {
+          return this.#refused(r, {
+            kind: "tcp-listen-result",
+            listener: action.listener,
+            error: { code: "EEXIST", message: `listener id ${action.listener} is already in use` },
+          });
+        }
+        const id = this.#listeners.open(r, action.listener);
+        r.listeners.set(action.listener, id);
+        return { ...action, listener: id };
+      }
+      case "tcp-unlisten": {
+        const id = r.listeners.get(action.listener);
+        if (id === undefined || this.#startClose(this.#listeners, id)) {
+          return this.#refused(r, {
+            kind: "tcp-unlistened",
+            listener: action.listener,
+            error: { code: "EBADF", message: `listener ${action.listener} is not open` },
+          });
+        }
+        return { kind: "tcp-unlisten", listener: id };
+      }
+      case "tcp-connect": {
+        if (!Number.isInteger(action.conn) || action.conn < 0) {
+          return this.#refused(r, {
+            kind: "tcp-connect-result",
+            conn: action.conn,
+            error: {
+              code: "EINVAL",
+              message: `connection ids of tcp-connect are non-negative integers, got ${action.conn}`,
+            },
+          });
+        }
+        if (r.conns.has(action.conn)) return this.#refused(r, noConn(action));
+        const id = this.#conns.open(r, action.conn);
+        r.conns.set(action.conn, id);
+        return { ...action, conn: id };
+      }
+      default: {
+        // pause, resume, shutdown, close, abort
+        const id = r.conns.get(action.conn);
+        if (id === undefined) return this.#refused(r, noConn(action));
+        if (action.kind === "tcp-close" || action.kind === "tcp-abort")
+          (this.#connRoute(id) as Route).closing = true;
+        return { ...action, conn: id };
+      }
     }
   }
 
@@ -189,23 +274,20 @@ export class NetRoutes {
    * deliver it before the next call), or undefined when it goes nowhere (its task has ended).
    */
   inbound(event: NetEvent): { readonly record: TaskRecord; readonly event: NetEvent } | undefined {
-    const socketEvent = "socket" in event;
-    const table = socketEvent ? this.#sockets : this.#devices;
-    const id = socketEvent ? event.socket : event.device;
-    const route = table.routes[id];
+    if (event.kind === "tcp-accept") return this.#accept(event);
+    const { route, free } = this.#route(event);
     if (route === undefined) {
       this.staleDrops++;
       return undefined;
     }
     const { record, local } = route;
-    const closing = event.kind === "udp-closed" || event.kind === "tun-unbound";
-    if (closing) {
-      table.free(id);
-      const owned = socketEvent ? record.sockets : record.devices;
-      if (owned.get(local) === id) owned.delete(local);
+    if (free !== undefined) {
+      free();
+      const owned = this.#owned(event, record);
+      if (owned.get(local) === this.#globalId(event)) owned.delete(local);
     }
     if (route.detached || !record.alive) {
-      if (!closing && !record.alive) this.staleDrops++;
+      if (free === undefined && !record.alive) this.staleDrops++;
       return undefined;
     }
     const out = this.#inbound;
@@ -225,7 +307,119 @@ export class NetRoutes {
       (this.#devices.routes[id] as Route).detached = true;
       if (!this.#startClose(this.#devices, id)) actions.push({ kind: "tun-unbind", device: id });
     }
+    for (const id of r.listeners.values()) {
+      (this.#listeners.routes[id] as Route).detached = true;
+      if (!this.#startClose(this.#listeners, id))
+        actions.push({ kind: "tcp-unlisten", listener: id });
+    }
+    for (const id of r.conns.values()) {
+      const route = this.#connRoute(id) as Route;
+      route.detached = true;
+      // what the task queued still goes out: a graceful close, unless one is under way
+      if (!route.closing) {
+        route.closing = true;
+        actions.push({ kind: "tcp-close", conn: id });
+      }
+    }
     return actions;
+  }
+
+  /**
+   * A connection accepted on a listener: it becomes its task's, with the backend's id; when that
+   * task has ended, it is reset (and its closing event swallowed).
+   */
+  #accept(
+    event: Extract<NetEvent, { kind: "tcp-accept" }>,
+  ): { readonly record: TaskRecord; readonly event: NetEvent } | undefined {
+    const listener = this.#listeners.routes[event.listener];
+    const record = listener?.record;
+    const dead =
+      listener === undefined || listener.detached || record === undefined || !record.alive;
+    const route: Route = {
+      record: record ?? (null as unknown as TaskRecord),
+      local: event.conn,
+      detached: dead,
+      closing: dead,
+    };
+    this.#accepted.set(event.conn, route);
+    if (dead || record === undefined) {
+      this.staleDrops++;
+      this.followUps.push({
+        owner: record?.address.id ?? 0,
+        action: { kind: "tcp-abort", conn: event.conn },
+      });
+      return undefined;
+    }
+    record.conns.set(event.conn, event.conn);
+    const out = this.#inbound;
+    out.record = record;
+    out.event = { ...event, listener: (listener as Route).local };
+    return out;
+  }
+
+  /** The route of an event, and how to free its id when the event closes it. */
+  #route(event: NetEvent): { route: Route | undefined; free: (() => void) | undefined } {
+    if ("socket" in event) {
+      const id = event.socket;
+      const closing = event.kind === "udp-closed";
+      return {
+        route: this.#sockets.routes[id],
+        free: closing ? () => this.#sockets.free(id) : undefined,
+      };
+    }
+    if ("device" in event) {
+      const id = event.device;
+      return {
+        route: this.#devices.routes[id],
+        free: event.kind === "tun-unbound" ? () => this.#devices.free(id) : undefined,
+      };
+    }
+    if ("listener" in event) {
+      const id = event.listener;
+      return {
+        route: this.#listeners.routes[id],
+        free: event.kind === "tcp-unlistened" ? () => this.#listeners.free(id) : undefined,
+      };
+    }
+    const id = event.conn;
+    const closing =
+      event.kind === "tcp-closed" ||
+      (event.kind === "tcp-connect-result" && event.error !== undefined);
+    const route = this.#connRoute(id);
+    if (!closing || route === undefined) return { route, free: undefined };
+    return {
+      route,
+      free: () => {
+        if (id < 0) this.#accepted.delete(id);
+        else this.#conns.free(id);
+      },
+    };
+  }
+
+  /** The task's map that holds the id of `event`'s socket, device, listener or connection. */
+  #owned(event: NetEvent, record: TaskRecord): Map<number, number> {
+    if ("socket" in event) return record.sockets;
+    if ("device" in event) return record.devices;
+    if ("listener" in event) return record.listeners;
+    return record.conns;
+  }
+
+  /** The worker-wide id `event` is about. */
+  #globalId(event: NetEvent): number {
+    if ("socket" in event) return event.socket;
+    if ("device" in event) return event.device;
+    if ("listener" in event) return event.listener;
+    return event.conn;
+  }
+
+  #connRoute(id: number): Route | undefined {
+    return id < 0 ? this.#accepted.get(id) : this.#conns.routes[id];
+  }
+
+  /** Gives `event` to task `r` instead of carrying out its action; returns undefined. */
+  #refused(r: TaskRecord, event: NetEvent): undefined {
+    this.#refuse(r, event);
+    return undefined;
   }
 
   /** `event` with the task's id `local` instead of the worker-wide `id`. */
@@ -260,7 +454,34 @@ export class NetRoutes {
       case "tun-send-error":
       case "tun-unbound":
         return { ...event, device: local };
+      case "tcp-data": {
+        const d = this.#tcpData;
+        d.conn = local;
+        d.data = event.data;
+        return d;
+      }
+      case "tcp-listen-result":
+        if (event.error !== undefined) this.#failedListen(event.listener, local);
+        return { ...event, listener: local };
+      case "tcp-unlistened":
+        return { ...event, listener: local };
+      case "tcp-accept":
+        return event; // routed by #accept
+      default:
+        return { ...event, conn: local };
     }
+  }
+
+  /** A `tcp-listen` failed: as `#failedOpen`, for listener ids. */
+  #failedListen(id: number, local: number): void {
+    const route = this.#listeners.routes[id] as Route;
+    route.detached = true;
+    route.closing = true;
+    if (route.record.listeners.get(local) === id) route.record.listeners.delete(local);
+    this.followUps.push({
+      owner: route.record.address.id,
+      action: { kind: "tcp-unlisten", listener: id },
+    });
   }
 
   /**

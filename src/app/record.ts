@@ -21,6 +21,13 @@ export class TaskRecord implements Task<TaskInput, TaskOutput> {
   readonly sockets = new Map<number, number>();
   /** Device ids: the task's own → the backend's. */
   readonly devices = new Map<number, number>();
+  /** TCP listener ids: the task's own → the backend's. */
+  readonly listeners = new Map<number, number>();
+  /**
+   * TCP connection ids: the task's own → the backend's (accepted connections keep the negative
+   * id the backend gave them on both sides).
+   */
+  readonly conns = new Map<number, number>();
   /** Channels it subscribes to. */
   readonly channels = new Set<number>();
   /** Calls it was given and has not answered (handles). */

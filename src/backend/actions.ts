@@ -68,6 +68,8 @@ export interface ActionHandler {
   unbind(owner: number, device: number, notBound: NetEvent): void;
   /** Writes one packet into device `device`. */
   write(owner: number, device: number, data: Uint8Array): void;
+  /** Carries out a TCP action (`TcpTable.act`). */
+  tcp(owner: number, action: NetAction): void;
 }
 
 /** Carries out `action` for `owner` through `handler`. */
@@ -111,5 +113,7 @@ export function dispatchAction(handler: ActionHandler, owner: number, action: Ne
     case "tun-send":
       handler.write(owner, action.device, action.data);
       return;
+    default:
+      handler.tcp(owner, action);
   }
 }

@@ -1,5 +1,6 @@
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
 import { native } from "../sys/native.ts";
+import { type TcpOptions, type TcpStats, zeroTcpStats } from "./tcp.ts";
 
 /**
  * A backend owns the sockets of one worker thread and moves bytes between them and the tasks.
@@ -39,8 +40,8 @@ export interface Backend {
 /** Receives every event of a backend, tagged with the owner given to `act`. */
 export type EventSink = (owner: number, event: NetEvent) => void;
 
-/** Counters of a backend. */
-export interface BackendStats {
+/** Counters of a backend (the TCP ones: `TcpStats`). */
+export interface BackendStats extends TcpStats {
   /** Events delivered to the sink. */
   eventsIn: number;
   /** Datagrams handed to the kernel. */
@@ -107,6 +108,8 @@ export interface BackendOptions {
   recvBufferSize?: number;
   /** Datagrams that may wait locally for send capacity before new ones are dropped. Default 65,536. */
   sendQueueLimit?: number;
+  /** TCP: send queue marks and cap, stream receive buffers, send memory (see `TcpOptions`). */
+  tcp?: TcpOptions;
 }
 
 /**
@@ -173,5 +176,6 @@ export function zeroStats(): BackendStats {
     sockets: 0,
     kernelDrops: 0,
     badReceives: 0,
+    ...zeroTcpStats(),
   };
 }

@@ -6,6 +6,7 @@ import { Epoll } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
 import { type Native, native } from "../sys/native.ts";
 import { type Backend, type BackendOptions, ResourceLimitError, setU64 } from "./backend.ts";
+import { EpollTcp } from "./epoll-tcp.ts";
 import { type Sock, SocketTable } from "./sockets.ts";
 
 const BATCH = 64; // datagrams per recvmmsg / sendmmsg call
@@ -48,6 +49,7 @@ export class EpollBackend extends SocketTable implements Backend {
   #batchCount = 0;
   /** Per socket index: datagrams or packets (copied) waiting for the socket to accept more. */
   readonly #blocked: Blocked[][] = [];
+  readonly #tcp: EpollTcp;
   #closed = false;
 
   constructor(options: BackendOptions) {
@@ -73,13 +75,28 @@ export class EpollBackend extends SocketTable implements Backend {
     n.sio_epoll_ctl(ep, 1, wake, EPOLLIN, WAKE_TOKEN);
     this.#ep = ep;
     this.wakeHandle = wake;
+    this.#tcp = new EpollTcp(
+      n,
+      ep,
+      options.tcp,
+      this.sink,
+      (owner, event) => this.queue(owner, event),
+      () => this.counters.eventsIn++,
+    );
+    this.tcp = this.#tcp;
   }
 
   poll(timeoutMs: number): number {
     if (this.#closed) throw new Error("backend is closed");
     this.#retryBlocked();
     this.#flush(); // sends queued by act() since the last poll
-    const timeout = this.hasQueued() ? 0 : timeoutMs < 0 ? -1 : Math.ceil(timeoutMs);
+    const wanted = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs;
+    const until = Math.min(wanted, this.#tcp.untilDeadline());
+    const timeout = this.hasQueued()
+      ? 0
+      : until === Number.POSITIVE_INFINITY
+        ? -1
+        : Math.ceil(until);
     this.counters.submits++;
     const count = this.#n.sio_epoll_wait(this.#ep, this.#events, BATCH, timeout);
     if (count < 0) throw new Error(`epoll_wait failed: ${ioError(count).code}`);
@@ -92,16 +109,27 @@ export class EpollBackend extends SocketTable implements Backend {
         this.counters.wakeups++;
         continue;
       }
+      const kind = this.#eventsView.getUint32(i * EVENT_BYTES + 4, true);
+      if (kind !== 0) {
+        const before = this.counters.eventsIn;
+        this.#tcp.ready(kind, token, events);
+        delivered += this.counters.eventsIn - before;
+        continue;
+      }
       const sock = this.socks[token];
       if (sock === undefined) continue;
       if ((events & EPOLLOUT) !== 0) this.#retryBlocked();
       if ((events & ~EPOLLOUT) !== 0) delivered += this.#receive(sock);
     }
+    const before = this.counters.eventsIn;
+    this.#tcp.expire();
+    delivered += this.counters.eventsIn - before;
     return delivered + this.deliverQueued();
   }
 
   close(): void {
     if (this.#closed) return;
+    this.#tcp.closeAll();
     for (const sock of this.openSocks()) this.finishClose(sock);
     this.#n.sio_close(this.wakeHandle);
     this.#n.sio_close(this.#ep);

@@ -22,6 +22,7 @@ import {
   socketNotOpen,
 } from "./actions.ts";
 import { type BackendOptions, type BackendStats, type EventSink, zeroStats } from "./backend.ts";
+import type { TcpTable } from "./tcp.ts";
 
 /** One open socket or bound TUN/TAP queue of a backend. */
 export interface Sock {
@@ -88,6 +89,8 @@ export abstract class SocketTable {
   protected readonly sink: EventSink;
   protected readonly counters: BackendStats = zeroStats();
   protected readonly sendQueueLimit: number;
+  /** TCP listeners and connections (set by the subclass). */
+  protected tcp: TcpTable | undefined;
   /** Sockets by index; a closed socket leaves `undefined`. */
   protected readonly socks: (Sock | undefined)[] = [];
   readonly #byId = new Map<number, Sock>();
@@ -133,6 +136,7 @@ export abstract class SocketTable {
     bind: (owner, device, fd) => this.#bind(owner, device, fd),
     unbind: (owner, device, notBound) => this.#close(owner, this.#tunById.get(device), notBound),
     write: (owner, device, data) => this.#write(owner, device, data),
+    tcp: (owner, action) => this.tcp?.act(owner, action),
   };
 
   /** See `Backend.stats`. */
@@ -143,7 +147,12 @@ export abstract class SocketTable {
       if (sock.kind === "udp") kernelDrops += sock.drops;
     }
     for (const device of this.#devices.values()) kernelDrops += device.last - device.base;
-    return { ...this.counters, sockets: this.#byId.size + this.#tunById.size, kernelDrops };
+    return {
+      ...this.counters,
+      ...this.tcp?.stats(),
+      sockets: this.#byId.size + this.#tunById.size,
+      kernelDrops,
+    };
   }
 
   /** Queues an event for delivery at the start of the next poll (never re-enters the sink). */

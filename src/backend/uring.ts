@@ -14,6 +14,7 @@ import {
   setupError,
   type UringOptions,
 } from "./uring-setup.ts";
+import { TCP_OP_BASE, UringTcp } from "./uring-tcp.ts";
 
 // user_data: high 32 bits say what completed, low 32 bits which one
 const UD_RECV = 1;
@@ -80,6 +81,7 @@ export class UringBackend extends SocketTable implements Backend {
   // GSO: consecutive sends to one peer from one socket become one sendmsg with UDP_SEGMENT
   readonly #noGso: boolean[] = []; // per socket index: GSO failed on this socket's route
   readonly #gso: GsoBatcher;
+  readonly #tcp: UringTcp;
   #closed = false;
 
   /** Creates the ring. Throws UringUnavailableError (with the reason) when io_uring cannot be used. */
@@ -168,11 +170,25 @@ export class UringBackend extends SocketTable implements Backend {
       small + large,
     );
     this.#command(Op.WAKE_READ, -1, UD_WAKE, 0);
+    this.#tcp = new UringTcp(
+      {
+        n,
+        ring: this.#ring,
+        cmds: this.#cmds,
+        command: (op, fd, type, index, addr) => this.#command(op, fd, type, index, addr),
+      },
+      options.tcp,
+      this.sink,
+      (owner, event) => this.queue(owner, event),
+      () => this.counters.eventsIn++,
+    );
+    this.tcp = this.#tcp;
   }
 
   poll(timeoutMs: number): number {
     if (this.#closed) throw new Error("backend is closed");
     this.#retryWaiting();
+    this.#tcp.beforeEnter();
     const timeoutNs = this.hasQueued() ? 0 : timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6);
     const count = this.#enter(timeoutNs);
     let delivered = this.deliverQueued();
@@ -190,8 +206,10 @@ export class UringBackend extends SocketTable implements Backend {
     }
     this.#waiting.length = 0;
     this.counters.sendQueued = 0;
+    this.#tcp.closeAll();
     const deadline = Date.now() + 2000;
-    while (this.openSocks().length > 0 && Date.now() < deadline) {
+    while ((this.openSocks().length > 0 || !this.#tcp.isEmpty()) && Date.now() < deadline) {
+      this.#tcp.beforeEnter();
       const count = this.#enter(50e6);
       for (let i = 0; i < count; i++) this.#complete(i);
     }
@@ -334,8 +352,14 @@ export class UringBackend extends SocketTable implements Backend {
           this.#command(Op.WAKE_READ, -1, UD_WAKE, 0);
         }
         return 0;
-      default: // UD_CANCEL: the cancelled receive reports itself through its own completion
-        return 0;
+      default: {
+        if (type >= TCP_OP_BASE * 2 ** 24) {
+          const before = this.counters.eventsIn;
+          this.#tcp.complete(type, index, res, flags);
+          return this.counters.eventsIn - before;
+        }
+        return 0; // UD_CANCEL: the cancelled receive reports itself through its own completion
+      }
     }
   }
 

@@ -18,6 +18,7 @@ import {
   zeroStats,
 } from "../backend/backend.ts";
 import { PayloadKeptError } from "../backend/payload-guard.ts";
+import { tcpRefusal } from "../backend/tcp.ts";
 import { SocketAddr } from "../io/addr.ts";
 import { AddressBook } from "../io/addr-book.ts";
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
@@ -75,6 +76,12 @@ type Op =
   | { readonly op: "close"; readonly target: Sock | Device };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+/** What every TCP action is answered with here. */
+const SIM_NO_TCP: IoError = {
+  code: "EOPNOTSUPP",
+  message: "the simulated network has no TCP yet: test TCP tasks on the uring or epoll backend",
+};
+
 type UdpPacket = Mutable<Extract<NetEvent, { kind: "udp-packet" }>>;
 type TunPacket = Mutable<Extract<NetEvent, { kind: "tun-packet" }>>;
 
@@ -173,6 +180,10 @@ export class SimBackend implements Backend {
     bind: (owner, device, fd) => this.#bind(owner, device, fd),
     unbind: (owner, device, notBound) => this.#close(owner, this.#devices.get(device), notBound),
     write: (owner, device, data) => this.#write(owner, device, data),
+    tcp: (owner, action) => {
+      const refusal = tcpRefusal(action, SIM_NO_TCP);
+      if (refusal !== undefined) this.#event(owner, refusal);
+    },
   };
 
   /** See `Backend.poll` and the class comment. */

@@ -29,6 +29,26 @@ export const Op = {
   READ: 8,
   /** One packet into a TUN/TAP queue: fd, addr (data pointer), len, user_data. */
   WRITE: 9,
+  /** Multishot accept on a TCP listener: fd, user_data. */
+  ACCEPT_MULTI: 10,
+  /** Multishot receive of a TCP stream into the stream buffers (group 1): fd, user_data. */
+  RECV_STREAM: 11,
+  /** Send what the `count` iovecs of connection slot `buf` point at (MSG_WAITALL): fd, user_data. */
+  SEND_STREAM: 12,
+  /** Connect fd to dst from slot `buf`; len > 0: a linked timeout of len ms whose user_data is
+   * addr. */
+  CONNECT: 13,
+  /** Cancel every operation on fd. */
+  CANCEL_FD: 14,
+} as const;
+
+/** A connection slot's area (`sio_uring_tcp_init`): header, address, timeout, then iovecs. */
+export const TcpSlot = {
+  BYTES: 512,
+  /** Byte offset of the iovecs (base u64, length u64 each). */
+  IOV: 128,
+  /** Most iovecs one send carries. */
+  IOV_MAX: 24,
 } as const;
 
 /** `sio_cmd_t`: one command, and the byte offset of each field. */
@@ -75,6 +95,11 @@ export const Info = {
   CQ_LEFT: 9,
   IOVS: 10,
   READ_MULTISHOT: 11,
+  TCP_RECV_BUFS: 12,
+  TCP_SLOTS: 13,
+  TCP_SEND_MEM: 14,
+  /** 1 when the stream receive buffers are incrementally consumed. */
+  TCP_INC: 15,
 } as const;
 
 /** Bits of `sio_uring_probe`'s answer. */
@@ -130,6 +155,8 @@ function abiLines(): string[] {
   group("SIO_INFO_", Info);
   group("SIO_PROBE_", Probe);
   group("SIO_EPOLL_", Epoll);
+  group("SIO_TCP_SLOT_", { BYTES: TcpSlot.BYTES, IOV: TcpSlot.IOV });
+  lines.push(`#define SIO_TCP_IOV_MAX ${TcpSlot.IOV_MAX}`);
   return lines;
 }
 
