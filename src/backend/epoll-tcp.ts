@@ -86,15 +86,23 @@ export class EpollTcp extends TcpTable {
     }
   }
 
-  /** Handles readiness `events` of the listener or connection at `slot` (`kind`: a TOKEN_*). */
-  ready(kind: number, slot: number, events: number): void {
-    if (kind === TOKEN_LISTENER) {
+  /**
+   * Handles readiness `events` of the listener or connection at `slot`; `tag` is the token's high
+   * half: a TOKEN_* kind and, above it, the generation the slot had when it was watched. A report
+   * for an older generation (its slot closed and reused earlier in the same batch) is ignored.
+   */
+  ready(tag: number, slot: number, events: number): void {
+    const gen = tag >>> 8;
+    if ((tag & 0xff) === TOKEN_LISTENER) {
       const l = this.listeners[slot];
-      if (l !== undefined && l.accepting) this.#accept(l);
+      if (l?.gen === gen && l.accepting) this.#accept(l);
       return;
     }
     const c = this.conns[slot];
-    if (c === undefined) return;
+    if (c === undefined || c.gen !== gen) {
+      this.counters.tcpStaleCompletions++;
+      return;
+    }
     if (c.phase === "connecting") {
       this.#deadlines.delete(c);
       const r = this.#n.sio_tcp_so_error(c.fd);
@@ -109,7 +117,7 @@ export class EpollTcp extends TcpTable {
   // ---- TcpTable ----------------------------------------------------------------------------
 
   protected startAccept(l: Listener): void {
-    this.#ctl(l.fd, EPOLLIN, TOKEN_LISTENER, l.slot, l.inFlight === 0 ? 1 : 2);
+    this.#ctl(l.fd, EPOLLIN, TOKEN_LISTENER, l.gen, l.slot, l.inFlight === 0 ? 1 : 2);
     l.inFlight = 1; // registered with epoll (nothing is in flight in the io_uring sense)
   }
 
@@ -187,7 +195,7 @@ export class EpollTcp extends TcpTable {
       } else if (fd === EAGAIN) {
         return;
       } else if (fd === EMFILE || fd === ENFILE) {
-        this.#n.sio_epoll_ctl(this.#ep, 2, l.fd, 0, TOKEN_LISTENER * 2 ** 32 + l.slot);
+        this.#ctl(l.fd, 0, TOKEN_LISTENER, l.gen, l.slot, 2);
         this.parkAccept(l);
         return;
       } else if (fd !== ECONNABORTED) {
@@ -250,14 +258,14 @@ export class EpollTcp extends TcpTable {
 
   #events(c: Conn): number {
     const e = this.#interest[c.slot] ?? -1;
-    return e < 0 ? 0 : e;
+    return Math.max(e, 0);
   }
 
   /** Sets the events watched on `c` (registering it the first time). */
   #watch(c: Conn, events: number): void {
     const now = this.#interest[c.slot] ?? -1;
     if (now === events) return;
-    this.#ctl(c.fd, events, TOKEN_CONN, c.slot, now < 0 ? 1 : 2);
+    this.#ctl(c.fd, events, TOKEN_CONN, c.gen, c.slot, now < 0 ? 1 : 2);
     this.#interest[c.slot] = events;
   }
 
@@ -268,8 +276,9 @@ export class EpollTcp extends TcpTable {
     this.#pending[c.slot] = undefined;
   }
 
-  #ctl(fd: number, events: number, kind: number, slot: number, op: number): void {
-    const r = this.#n.sio_epoll_ctl(this.#ep, op, fd, events, kind * 2 ** 32 + slot);
+  #ctl(fd: number, events: number, kind: number, gen: number, slot: number, op: number): void {
+    const token = (kind + gen * 256) * 2 ** 32 + slot;
+    const r = this.#n.sio_epoll_ctl(this.#ep, op, fd, events, token);
     if (r < 0) throw new Error(`epoll_ctl failed for a TCP socket: ${ioError(r).code}`);
   }
 }

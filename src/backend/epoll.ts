@@ -50,6 +50,9 @@ export class EpollBackend extends SocketTable implements Backend {
   /** Per socket index: datagrams or packets (copied) waiting for the socket to accept more. */
   readonly #blocked: Blocked[][] = [];
   readonly #tcp: EpollTcp;
+  readonly #flushEvents = (): void => {
+    this.deliverQueued();
+  };
   #closed = false;
 
   constructor(options: BackendOptions) {
@@ -92,11 +95,8 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#flush(); // sends queued by act() since the last poll
     const wanted = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs;
     const until = Math.min(wanted, this.#tcp.untilDeadline());
-    const timeout = this.hasQueued()
-      ? 0
-      : until === Number.POSITIVE_INFINITY
-        ? -1
-        : Math.ceil(until);
+    const busy = this.hasQueued() || this.#tcp.hasHeld();
+    const timeout = busy ? 0 : until === Number.POSITIVE_INFINITY ? -1 : Math.ceil(until);
     this.counters.submits++;
     const count = this.#n.sio_epoll_wait(this.#ep, this.#events, BATCH, timeout);
     if (count < 0) throw new Error(`epoll_wait failed: ${ioError(count).code}`);
@@ -113,6 +113,7 @@ export class EpollBackend extends SocketTable implements Backend {
       if (kind !== 0) {
         const before = this.counters.eventsIn;
         this.#tcp.ready(kind, token, events);
+        this.deliverQueued(); // what the handlers' actions answered comes before the next data
         delivered += this.counters.eventsIn - before;
         continue;
       }
@@ -123,6 +124,7 @@ export class EpollBackend extends SocketTable implements Backend {
     }
     const before = this.counters.eventsIn;
     this.#tcp.expire();
+    this.#tcp.deliverHeld(this.#flushEvents);
     delivered += this.counters.eventsIn - before;
     return delivered + this.deliverQueued();
   }

@@ -27,6 +27,7 @@ export {
   withPayloadGuard,
 } from "./payload-guard.ts";
 export { PcapBackend, type PcapOptions, PcapWriter, withPcap } from "./pcap.ts";
+export type { TcpOptions, TcpStats } from "./tcp.ts";
 export { TunDevice, type TunDeviceOptions, TunError, type TunMode } from "./tun-device.ts";
 export { UringBackend } from "./uring.ts";
 export {

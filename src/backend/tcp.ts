@@ -53,7 +53,10 @@ export interface TcpStats {
   tcpUnsentBytes: number;
   /** Bytes received after `tcp-close` was asked for, dropped (the task said it wants none). */
   tcpDiscardedBytes: number;
-  /** io_uring completions for an older generation of a slot, ignored (their buffers recycled). */
+  /**
+   * io_uring completions (or epoll readiness reports) for an older generation of a slot, ignored
+   * (their buffers recycled).
+   */
   tcpStaleCompletions: number;
   /** io_uring: times a connection's receive was parked because the stream buffers ran out. */
   tcpRecvParked: number;
@@ -173,6 +176,8 @@ export abstract class TcpTable {
   readonly #freeListenerSlots: number[] = [];
   #nextAccepted = -1;
   #acting = 0;
+  /** Connections resumed with data (or a FIN) still held. */
+  readonly #heldReady = new Set<Conn>();
   /** Listeners parked on EMFILE, re-armed when a connection closes. */
   readonly #parked = new Set<Listener>();
   readonly #peer = new Uint8Array(ADDR_BYTES);
@@ -274,8 +279,10 @@ export abstract class TcpTable {
       return;
     }
     this.counters.tcpBytesIn += data.length;
-    if (c.paused) {
+    if (c.paused || c.held.length > 0) {
+      // behind what is held: in order, after it
       c.held.push(data.slice());
+      if (!c.paused) this.#heldReady.add(c);
       return;
     }
     const e = this.#data;
@@ -289,7 +296,7 @@ export abstract class TcpTable {
     if (c.eof) return;
     c.eof = true;
     if (c.phase !== "open" || c.close !== "no") return;
-    if (c.paused) c.finHeld = true;
+    if (c.paused || c.held.length > 0) c.finHeld = true;
     else this.emit(c.owner, { kind: "tcp-fin", conn: c.id });
   }
 
@@ -494,13 +501,35 @@ export abstract class TcpTable {
   #resume(c: Conn): void {
     if (!c.paused) return;
     c.paused = false;
-    for (const data of c.held) this.emit(c.owner, { kind: "tcp-data", conn: c.id, data });
-    c.held.length = 0;
-    if (c.finHeld) {
-      c.finHeld = false;
-      this.emit(c.owner, { kind: "tcp-fin", conn: c.id });
-    }
+    if (c.held.length > 0 || c.finHeld) this.#heldReady.add(c);
     if (c.phase === "open" && !c.eof) this.startReceive(c);
+  }
+
+  /** True when held data waits to be delivered (a poll must not block). */
+  hasHeld(): boolean {
+    return this.#heldReady.size > 0;
+  }
+
+  /**
+   * Delivers what resumed connections held, a chunk at a time, each followed by the events its
+   * handler's actions made (`flush`): a handler that pauses again (its queue blocked) stops the
+   * delivery there, and the rest stays held. Backends call it after handling completions.
+   */
+  deliverHeld(flush: () => void): void {
+    for (const c of this.#heldReady) {
+      while (!c.paused && c.held.length > 0 && c.phase === "open" && c.close === "no") {
+        const data = c.held.shift() as Uint8Array;
+        this.emit(c.owner, { kind: "tcp-data", conn: c.id, data });
+        flush();
+      }
+      if (c.paused) continue;
+      this.#heldReady.delete(c);
+      if (c.finHeld && c.held.length === 0 && c.phase === "open" && c.close === "no") {
+        c.finHeld = false;
+        this.emit(c.owner, { kind: "tcp-fin", conn: c.id });
+        flush();
+      }
+    }
   }
 
   #abort(c: Conn): void {
@@ -571,9 +600,16 @@ export abstract class TcpTable {
     }
   }
 
-  #listen(owner: number, id: number, bind: SocketAddr, backlog: number, reusePort: boolean): void {
-    const refuse = (error: IoError) =>
+  #listen(
+    owner: number,
+    id: number,
+    bind: SocketAddr,
+    backlog: number,
+    reusePort: boolean,
+  ): undefined {
+    const refuse = (error: IoError): undefined => {
       this.emit(owner, { kind: "tcp-listen-result", listener: id, error });
+    };
     if (this.#listenerById.has(id))
       return refuse({ code: "EEXIST", message: `listener id ${id} is already in use` });
     const slot = this.#takeSlot(true);
@@ -610,9 +646,10 @@ export abstract class TcpTable {
     this.stopAccept(l);
   }
 
-  #connect(owner: number, id: number, to: SocketAddr, timeoutMs: number): void {
-    const refuse = (error: IoError) =>
+  #connect(owner: number, id: number, to: SocketAddr, timeoutMs: number): undefined {
+    const refuse = (error: IoError): undefined => {
       this.emit(owner, { kind: "tcp-connect-result", conn: id, error });
+    };
     if (!Number.isInteger(id) || id < 0)
       return refuse({
         code: "EINVAL",
@@ -658,6 +695,7 @@ export abstract class TcpTable {
 
   /** Frees `c`'s slot and id and closes its fd; parked listeners may accept again. */
   #release(c: Conn): void {
+    this.#heldReady.delete(c);
     this.conns[c.slot] = undefined;
     this.#connGen[c.slot] = (c.gen + 1) & GEN_MASK;
     this.#freeConnSlots.push(c.slot);

@@ -176,13 +176,8 @@ export class UringTcp extends TcpTable {
     this.#connectRes[c.slot] = 0;
     this.#connectTimeout[c.slot] = timeoutMs;
     c.inFlight += timeoutMs > 0 ? 2 : 1;
-    const at = this.#r.command(
-      Op.CONNECT,
-      c.fd,
-      userData(OP_CONNECT, c.gen),
-      c.slot,
-      timeoutMs > 0 ? userData(OP_TIMEOUT, c.gen) * 2 ** 32 + c.slot : 0,
-    );
+    const at = this.#r.command(Op.CONNECT, c.fd, userData(OP_CONNECT, c.gen), c.slot);
+    if (timeoutMs > 0) this.#setAddr(at, userData(OP_TIMEOUT, c.gen), c.slot);
     const cmds = this.#r.cmds;
     cmds.setUint32(at + 24, timeoutMs, true); // len: the timeout in ms
     cmds.setUint32(at + 28, c.slot, true); // buf: the slot whose area holds the address
@@ -342,7 +337,17 @@ export class UringTcp extends TcpTable {
   }
 
   #cancel(target: number, slot: number, gen: number): void {
-    this.#r.command(Op.CANCEL, -1, userData(OP_CANCEL, gen), slot, target * 2 ** 32 + slot);
+    const at = this.#r.command(Op.CANCEL, -1, userData(OP_CANCEL, gen), slot);
+    this.#setAddr(at, target, slot);
+  }
+
+  /**
+   * Sets the `addr` field of the command at `at` to the user data (`high`, `low`) of another
+   * operation (a u64 above 2^53: written in halves, never through a number).
+   */
+  #setAddr(at: number, high: number, low: number): void {
+    this.#r.cmds.setUint32(at + 16, low, true);
+    this.#r.cmds.setUint32(at + 20, high, true);
   }
 
   #init(): IoError | undefined {

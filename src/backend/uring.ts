@@ -82,6 +82,9 @@ export class UringBackend extends SocketTable implements Backend {
   readonly #noGso: boolean[] = []; // per socket index: GSO failed on this socket's route
   readonly #gso: GsoBatcher;
   readonly #tcp: UringTcp;
+  readonly #flushEvents = (): void => {
+    this.deliverQueued();
+  };
   #closed = false;
 
   /** Creates the ring. Throws UringUnavailableError (with the reason) when io_uring cannot be used. */
@@ -189,11 +192,14 @@ export class UringBackend extends SocketTable implements Backend {
     if (this.#closed) throw new Error("backend is closed");
     this.#retryWaiting();
     this.#tcp.beforeEnter();
-    const timeoutNs = this.hasQueued() ? 0 : timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6);
+    const busy = this.hasQueued() || this.#tcp.hasHeld();
+    const timeoutNs = busy ? 0 : timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6);
     const count = this.#enter(timeoutNs);
     let delivered = this.deliverQueued();
     for (let i = 0; i < count; i++) delivered += this.#complete(i);
-    return delivered + this.deliverQueued();
+    const before = this.counters.eventsIn;
+    this.#tcp.deliverHeld(this.#flushEvents);
+    return delivered + this.counters.eventsIn - before + this.deliverQueued();
   }
 
   close(): void {
@@ -216,6 +222,20 @@ export class UringBackend extends SocketTable implements Backend {
     for (const sock of this.openSocks()) this.finishClose(sock);
     this.#closed = true;
     this.#n.sio_uring_free(this.#ring);
+  }
+
+  /**
+   * For tests of the stale-completion guard only: submits a no-op whose completion carries the
+   * user data of a receive on TCP connection slot `slot` at generation `gen` (an end of stream,
+   * were it not stale). `tcpGeneration` tells a slot's generation now.
+   */
+  injectStaleTcpCompletion(slot: number, gen: number): void {
+    this.#tcp.injectStaleCompletion(slot, gen);
+  }
+
+  /** The generation TCP connection slot `slot` has now (see `injectStaleTcpCompletion`). */
+  tcpGeneration(slot: number): number {
+    return this.#tcp.generation(slot);
   }
 
   protected armReceive(sock: Sock): void {
@@ -356,6 +376,8 @@ export class UringBackend extends SocketTable implements Backend {
         if (type >= TCP_OP_BASE * 2 ** 24) {
           const before = this.counters.eventsIn;
           this.#tcp.complete(type, index, res, flags);
+          // what the handlers' actions answered (tcp-backpressure...) comes before the next data
+          this.deliverQueued();
           return this.counters.eventsIn - before;
         }
         return 0; // UD_CANCEL: the cancelled receive reports itself through its own completion

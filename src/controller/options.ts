@@ -1,5 +1,5 @@
 /** How to create a `Controller` and how to start each of its workers. */
-import type { BackendKind } from "../backend/index.ts";
+import type { BackendKind, TcpOptions } from "../backend/index.ts";
 import type { Encodable, Structured } from "../bus/codec.ts";
 import { type BusLayout, createBusLayout, MAX_ENDPOINTS } from "../bus/layout.ts";
 import type { WorkerInit } from "../runtime/protocol.ts";
@@ -51,6 +51,8 @@ export interface AddWorkerOptions<Config = Structured> {
   recvBuffers?: number;
   /** Bytes per receive buffer (see BackendOptions). */
   recvBufferSize?: number;
+  /** TCP send queue marks and cap, stream buffers, send memory (see `TcpOptions`). */
+  tcp?: TcpOptions;
   /** How long the worker may take to start before it is terminated. Default 10,000 ms. */
   readyTimeoutMs?: number;
   /**
@@ -117,6 +119,7 @@ export function workerInit(
     cpu: options.cpu,
     recvBuffers: options.recvBuffers,
     recvBufferSize: options.recvBufferSize,
+    tcp: options.tcp,
     layout: shared.layout,
     maxQueuedBytes: shared.maxQueuedBytes,
     maxHeapBytes: (options.maxHeapMb ?? 0) * 2 ** 20,

@@ -6,7 +6,7 @@
  * control messages below travel as "direct" ones.
  */
 import type { Backend } from "../backend/backend.ts";
-import type { BackendKind } from "../backend/index.ts";
+import type { BackendKind, TcpOptions } from "../backend/index.ts";
 import type { Structured } from "../bus/codec.ts";
 import type { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusLayout } from "../bus/layout.ts";
@@ -72,6 +72,7 @@ export interface WorkerInit {
   readonly cpu: number | undefined;
   readonly recvBuffers: number | undefined;
   readonly recvBufferSize: number | undefined;
+  readonly tcp: TcpOptions | undefined;
   readonly layout: BusLayout;
   /** Per-destination cap of the worker's bus endpoint (see `BusEndpointOptions.maxQueuedBytes`). */
   readonly maxQueuedBytes: number;

@@ -240,6 +240,7 @@ function run(definition: WorkerDefinition, init: WorkerInit): never {
               onEvent: sink,
               ...(init.recvBuffers === undefined ? {} : { recvBuffers: init.recvBuffers }),
               ...(init.recvBufferSize === undefined ? {} : { recvBufferSize: init.recvBufferSize }),
+              ...(init.tcp === undefined ? {} : { tcp: init.tcp }),
             },
             (line) => send({ op: "error", error: { name: "BackendFallback", message: line } }),
           );
