@@ -1,6 +1,6 @@
 /**
- * Builds the examples as standalone executables: dist/bin/udp-echo-server, udp-echo-client and
- * tun-ping, each one file holding Bun, the example, its worker module and the native shim, that
+ * Builds the examples as standalone executables: dist/bin/udp-echo-server, udp-echo-client,
+ * tcp-echo-server, tcp-echo-client and tun-ping, each one file holding Bun, the example, its worker module and the native shim, that
  * runs from any directory on a Linux machine of the same kind (CPU and C library) with nothing
  * else installed.
  *
@@ -15,7 +15,13 @@ import { join } from "node:path";
 import { hostTarget, isTarget } from "../src/sys/platform.ts";
 
 const root = join(import.meta.dir, "..");
-const BINARIES = ["udp-echo-server", "udp-echo-client", "tun-ping"];
+const BINARIES = [
+  "udp-echo-server",
+  "udp-echo-client",
+  "tcp-echo-server",
+  "tcp-echo-client",
+  "tun-ping",
+];
 
 function fail(message: string): never {
   console.error(`build:bin: ${message}`);

@@ -11,7 +11,13 @@ import { join } from "node:path";
 import { Namespace } from "../examples/tun-namespace.ts";
 
 const repo = join(import.meta.dir, "..", "..");
-const BINARIES = ["udp-echo-server", "udp-echo-client", "tun-ping"];
+const BINARIES = [
+  "udp-echo-server",
+  "udp-echo-client",
+  "tcp-echo-server",
+  "tcp-echo-client",
+  "tun-ping",
+];
 const root = process.getuid?.() === 0;
 const tools = ["ip", "ping"].filter((t) => Bun.which(t) === null);
 const tunWhy = !root ? "needs root" : tools.length > 0 ? `needs ${tools.join(", ")}` : "";
@@ -49,6 +55,35 @@ async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string 
 }
 
 describe("standalone binaries (bun run build:bin)", () => {
+  test("the TCP echo server with 2 workers and its client, from an empty directory: every byte back, a clean stop", async () => {
+    const server = Bun.spawn(["./tcp-echo-server", "--port", "0", "--workers", "2", "--quiet"], {
+      cwd: dir,
+      env: bare,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const out = { text: "" };
+    const err = { text: "" };
+    const reading = Promise.all([collect(server.stdout, out), collect(server.stderr, err)]);
+    const deadline = Date.now() + 20_000;
+    while (!out.text.includes("listening") && Date.now() < deadline) await Bun.sleep(20);
+    const port = /listening 127\.0\.0\.1:(\d+) \(2 workers, (\w+) backend\)/.exec(out.text);
+    expect(port, `${out.text} ${err.text}`).not.toBeNull();
+    const client = Bun.spawnSync(
+      ["./tcp-echo-client", "--port", String(port?.[1]), "--seconds", "2", "--connections", "20"],
+      { cwd: dir, env: bare, stdout: "pipe", stderr: "pipe", timeout: 30_000 },
+    );
+    const report = client.stdout.toString();
+    expect(client.stderr.toString()).toBe("");
+    expect(report).toContain("errors 0, corrupt 0");
+    expect(report).toContain("result: ok");
+    server.kill("SIGINT");
+    expect(await server.exited).toBe(0);
+    await reading;
+    expect(err.text).toBe("");
+    expect(out.text).toContain("connections,");
+  });
+
   test("the echo server with 2 workers and the client, from an empty directory: every datagram back, a clean stop", async () => {
     expect(existsSync(join(dir, "udp-echo-server"))).toBe(true);
     const server = Bun.spawn(["./udp-echo-server", "--port", "0", "--workers", "2", "--quiet"], {
