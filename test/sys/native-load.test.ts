@@ -114,7 +114,7 @@ describe("loading the native shim", () => {
       const liburing = Bun.spawnSync(["cc", "-print-file-name=liburing.a"])
         .stdout.toString()
         .trim();
-      const sources = ["sockets.c", "uring.c", "epoll.c", "tun.c", "ledger.c"].map((f) =>
+      const sources = ["sockets.c", "tcp.c", "uring.c", "epoll.c", "tun.c", "ledger.c"].map((f) =>
         join(repo, "native", f),
       );
       const out = join(dir, "libsansio.so");
