@@ -7,7 +7,8 @@
  *   - Bun.listen and node:net under Bun (bench/servers/tcp-echo.ts),
  *   - a single-threaded C epoll echo (bench/ref/tcp_echo.c) as the CPU reference.
  * Prints requests/s, server CPU ns per request (from /proc/PID/stat, every thread), p50/p99
- * latency from the load generator, errors and corrupt responses, with ratios, and how busy the
+ * latency from the load generator, errors and corrupt responses, with ratios, the spread of the
+ * rounds' requests/s ((max - min) / median: this VM's speed drifts), and how busy the
  * server's and the generator's CPUs were (a side near 100% was the limit on requests/s; on
  * loopback the sender's CPU also does much of the receiver's TCP work). Medians of several
  * rounds; each round starts every server afresh, in turn, so drift in the machine hits them alike.
@@ -108,18 +109,22 @@ SIZES.forEach((size, i) => {
   const bun = medians.get("bun-listen") ?? none;
   const label = size >= 1024 ? `${size / 1024} KiB` : `${size} B`;
   console.log(
-    `\n${label.padEnd(14)} requests/s  cpu ns/req  p50 us  p99 us  vs Bun.listen  cpu vs C  srv/load busy  errors  corrupt`,
+    `\n${label.padEnd(14)} requests/s  spread  cpu ns/req  p50 us  p99 us  vs Bun.listen  cpu vs C  srv/load busy  errors  corrupt`,
   );
   for (const server of measured) {
     const m = medians.get(server) ?? none;
+    // how far apart the rounds were: (max - min) / median requests/s
+    const rpsList = (all.get(server)?.[i] ?? []).map((run) => run.rps);
+    const spread = (Math.max(...rpsList) - Math.min(...rpsList)) / m.rps;
     console.log(
-      `${server.padEnd(14)} ${fmt(m.rps, 0).padStart(10)} ${fmt(m.cpuPerRequest, 0).padStart(11)} ${fmt(m.p50Us, 0).padStart(7)} ${fmt(m.p99Us, 0).padStart(7)} ${fmt(m.rps / bun.rps, 2).padStart(13)}x ${fmt(m.cpuPerRequest / ref.cpuPerRequest, 2).padStart(8)}x ${`${fmt(m.serverBusy * 100, 0)}%/${fmt(m.loadBusy * 100, 0)}%`.padStart(14)} ${String(m.errors).padStart(7)} ${String(m.corrupt).padStart(8)}`,
+      `${server.padEnd(14)} ${fmt(m.rps, 0).padStart(10)} ${`${fmt(spread * 100, 0)}%`.padStart(7)} ${fmt(m.cpuPerRequest, 0).padStart(11)} ${fmt(m.p50Us, 0).padStart(7)} ${fmt(m.p99Us, 0).padStart(7)} ${fmt(m.rps / bun.rps, 2).padStart(13)}x ${fmt(m.cpuPerRequest / ref.cpuPerRequest, 2).padStart(8)}x ${`${fmt(m.serverBusy * 100, 0)}%/${fmt(m.loadBusy * 100, 0)}%`.padStart(14)} ${String(m.errors).padStart(7)} ${String(m.corrupt).padStart(8)}`,
     );
     results.push(
       { name: `${server} ${label}`, value: m.rps, unit: "requests/s" },
       { name: `${server} ${label} cpu`, value: m.cpuPerRequest, unit: "server cpu ns/request" },
       { name: `${server} ${label} p50`, value: m.p50Us, unit: "us" },
       { name: `${server} ${label} p99`, value: m.p99Us, unit: "us" },
+      { name: `${server} ${label} spread`, value: spread, unit: "(max-min)/median requests/s" },
       { name: `${server} ${label} errors`, value: m.errors, unit: "connections" },
       { name: `${server} ${label} corrupt`, value: m.corrupt, unit: "responses" },
     );
