@@ -93,6 +93,8 @@ export interface Listener {
   closing: boolean;
   /** Kernel operations under way (io_uring's multishot accept). */
   inFlight: number;
+  /** Why accepting failed (reported with `tcp-unlistened`). */
+  error: IoError | undefined;
 }
 
 /** One connection. */
@@ -384,11 +386,9 @@ export abstract class TcpTable {
     l.closing = true;
     l.accepting = false;
     this.#parked.delete(l);
-    this.#listenerError.set(l, error);
+    l.error = error;
     this.stopAccept(l);
   }
-
-  readonly #listenerError = new Map<Listener, IoError>();
 
   /** Nothing is in flight on closing listener `l` any more: it is closed and reported. */
   protected listenerGone(l: Listener): void {
@@ -398,12 +398,10 @@ export abstract class TcpTable {
     this.#freeListenerSlots.push(l.slot);
     this.#listenerById.delete(l.id);
     native().sio_close(l.fd);
-    const error = this.#listenerError.get(l);
-    this.#listenerError.delete(l);
     this.emit(l.owner, {
       kind: "tcp-unlistened",
       listener: l.id,
-      ...(error === undefined ? {} : { error }),
+      ...(l.error === undefined ? {} : { error: l.error }),
     });
   }
 
@@ -628,6 +626,7 @@ export abstract class TcpTable {
       accepting: true,
       closing: false,
       inFlight: 0,
+      error: undefined,
     };
     this.listeners[slot] = l;
     this.#listenerById.set(id, l);

@@ -11,7 +11,7 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import type { SocketAddr } from "../io/addr.ts";
 import type { IoError, NetAction, NetEvent } from "../io/events.ts";
-import { Info, Op, TcpSlot } from "../sys/abi.ts";
+import { Cmd, Info, Op, TcpSlot } from "../sys/abi.ts";
 import { ioError } from "../sys/errno.ts";
 import type { Native } from "../sys/native.ts";
 import type { EventSink } from "./backend.ts";
@@ -50,6 +50,8 @@ export interface UringTcpRing {
   readonly ring: Pointer;
   readonly command: Command;
   readonly cmds: DataView;
+  /** The same command array, as bytes. */
+  readonly cmdBytes: Uint8Array;
 }
 
 function userData(op: number, gen: number): number {
@@ -178,10 +180,9 @@ export class UringTcp extends TcpTable {
     c.inFlight += timeoutMs > 0 ? 2 : 1;
     const at = this.#r.command(Op.CONNECT, c.fd, userData(OP_CONNECT, c.gen), c.slot);
     if (timeoutMs > 0) this.#setAddr(at, userData(OP_TIMEOUT, c.gen), c.slot);
-    const cmds = this.#r.cmds;
-    cmds.setUint32(at + 24, timeoutMs, true); // len: the timeout in ms
-    cmds.setUint32(at + 28, c.slot, true); // buf: the slot whose area holds the address
-    new Uint8Array(cmds.buffer).set(to.raw, at + 32);
+    // buf is the slot (its area holds the address and timeout), as `command` sets it
+    this.#r.cmds.setUint32(at + Cmd.LEN, timeoutMs, true);
+    this.#r.cmdBytes.set(to.raw, at + Cmd.DST);
   }
 
   protected startReceive(c: Conn): void {
@@ -279,7 +280,7 @@ export class UringTcp extends TcpTable {
     this.#filled[buf] = 0;
     // given back at the next submit: the data views stay valid until then
     const at = this.#r.command(Op.RECYCLE, -1, 0, buf);
-    this.#r.cmds.setUint8(at + 1, 1); // flag 1: a stream buffer
+    this.#r.cmds.setUint8(at + Cmd.FLAG, 1); // a stream buffer
   }
 
   #sent(c: Conn, res: number): void {
@@ -328,8 +329,7 @@ export class UringTcp extends TcpTable {
     const count = q.fill(this.#slots, at, TcpSlot.IOV_MAX);
     c.inFlight++;
     const cmd = this.#r.command(Op.SEND_STREAM, c.fd, userData(OP_SEND, c.gen), c.slot);
-    this.#r.cmds.setUint16(cmd + 2, count, true);
-    this.#r.cmds.setUint32(cmd + 28, c.slot, true);
+    this.#r.cmds.setUint16(cmd + Cmd.COUNT, count, true); // buf: the slot, as `command` sets it
   }
 
   #wantsReceive(c: Conn): boolean {
@@ -346,8 +346,8 @@ export class UringTcp extends TcpTable {
    * operation (a u64 above 2^53: written in halves, never through a number).
    */
   #setAddr(at: number, high: number, low: number): void {
-    this.#r.cmds.setUint32(at + 16, low, true);
-    this.#r.cmds.setUint32(at + 20, high, true);
+    this.#r.cmds.setUint32(at + Cmd.ADDR, low, true);
+    this.#r.cmds.setUint32(at + Cmd.ADDR + 4, high, true);
   }
 
   #init(): IoError | undefined {

@@ -178,6 +178,7 @@ export class UringBackend extends SocketTable implements Backend {
         n,
         ring: this.#ring,
         cmds: this.#cmds,
+        cmdBytes: this.#cmdBytes,
         command: (op, fd, type, index, addr) => this.#command(op, fd, type, index, addr),
       },
       options.tcp,
