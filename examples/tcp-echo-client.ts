@@ -1,7 +1,8 @@
 /**
  * TCP echo client: N connections, each sending a request of SIZE bytes and waiting for all of it
  * to come back before the next (closed loop), every byte checked. Runs on one bun-sansio backend
- * in the main thread.
+ * in the main thread. When the time is up, each connection closes gracefully once its last echo is
+ * in, so the server sees FIN and no reset.
  *
  *   bun examples/tcp-echo-client.ts --port PORT [--host ADDR] [--connections N] [--size BYTES]
  *       [--seconds S] [--backend auto|uring|epoll]
@@ -45,6 +46,8 @@ let requests = 0;
 let corrupt = 0;
 const errors: string[] = [];
 let running = true;
+/** Connections closed, or that never opened. */
+let closed = 0;
 
 function request(conn: number, c: Client): void {
   c.seed = (c.seed + 1) & 0xff;
@@ -61,9 +64,10 @@ function onEvent(e: NetEvent): void {
   if (c === undefined) return;
   switch (e.kind) {
     case "tcp-connect-result":
-      if (e.error !== undefined)
+      if (e.error !== undefined) {
         errors.push(`connect ${e.conn}: ${e.error.code}: ${e.error.message}`);
-      else {
+        closed++; // it never opened
+      } else {
         c.connected = true;
         request(e.conn, c);
       }
@@ -81,13 +85,18 @@ function onEvent(e: NetEvent): void {
         requests++;
         latencies.push(performance.now() - c.sentAt);
         if (running) request(e.conn, c);
+        else backend.act(0, { kind: "tcp-close", conn: e.conn }); // its last echo is in
       }
       return;
-    case "tcp-fin":
     case "tcp-closed":
+      if (running || e.error !== undefined)
+        errors.push(`connection ${e.conn}: ${e.kind} ${JSON.stringify(e)}`);
+      c.connected = false;
+      closed++;
+      return;
+    case "tcp-fin":
     case "tcp-send-error":
       if (running) errors.push(`connection ${e.conn}: ${e.kind} ${JSON.stringify(e)}`);
-      c.connected = false;
       return;
   }
 }
@@ -102,8 +111,14 @@ const end = start + seconds * 1000;
 while (performance.now() < end && errors.length < 100) backend.poll(10);
 running = false;
 const elapsed = (performance.now() - start) / 1000;
-for (let i = 0; i < connections; i++) backend.act(0, { kind: "tcp-close", conn: i });
-backend.poll(0);
+// each connection closes once its last echo is in (closing with the echo unread would reset it)
+for (let i = 0; i < connections; i++) {
+  const c = clients[i];
+  if (c?.connected && c.got === size) backend.act(0, { kind: "tcp-close", conn: i });
+}
+const closing = performance.now() + 5000;
+while (closed < connections && performance.now() < closing) backend.poll(10);
+if (closed < connections) errors.push(`${connections - closed} connections not closed within 5 s`);
 backend.close();
 
 latencies.sort((a, b) => a - b);

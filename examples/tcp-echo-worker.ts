@@ -15,24 +15,21 @@ import {
   type TaskInput,
   type TaskOutput,
 } from "bun-sansio";
+import type { EchoServerReport, EchoWorkerConfig } from "./echo-server.ts";
 
 /** What the server passes to each echo worker. */
-export interface TcpEchoConfig {
-  readonly host: string;
-  readonly port: number;
+export type TcpEchoConfig = EchoWorkerConfig;
+
+/** An echo task's counters: connections accepted and open, bytes echoed, connections reset. */
+export interface TcpEchoCounters {
+  readonly accepted: number;
+  readonly open: number;
+  readonly bytes: number;
+  readonly resets: number;
 }
 
 /** What an echo task tells the controller. */
-export type TcpEchoReport =
-  | { readonly event: "listening"; readonly address: string; readonly port: number }
-  | { readonly event: "listen-failed"; readonly code: string; readonly message: string }
-  | {
-      readonly event: "counters";
-      readonly accepted: number;
-      readonly open: number;
-      readonly bytes: number;
-      readonly resets: number;
-    };
+export type TcpEchoReport = EchoServerReport<TcpEchoCounters>;
 
 const LISTENER = 0;
 

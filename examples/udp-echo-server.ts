@@ -12,9 +12,10 @@
  * backend's, about 2 MiB of receive memory whatever --max-size).
  */
 import { parseArgs } from "node:util";
-import { Controller, type ControllerEvent, recvBufferSizeFor } from "bun-sansio";
-import { type Cli, cli, failureLine, stopOnSignals } from "./cli.ts";
-import echoWorker, { type EchoConfig, type EchoReport } from "./udp-echo-worker.ts";
+import { recvBufferSizeFor } from "bun-sansio";
+import { type Cli, cli } from "./cli.ts";
+import { serveEcho } from "./echo-server.ts";
+import echoWorker, { type EchoCounters } from "./udp-echo-worker.ts";
 
 const arg: Cli = cli("udp-echo-server");
 
@@ -31,83 +32,24 @@ const { values } = parseArgs({
   },
 });
 if (values.port === undefined) arg.fail("--port is required (0 picks a free port)");
-const port = arg.number("port", values.port, 0, 65535);
-const workers = arg.number("workers", values.workers, 1, 64);
 const maxSize = arg.number("max-size", values["max-size"], 1, 65527);
-const buffers =
-  values.buffers === undefined ? undefined : arg.number("buffers", values.buffers, 1, 32768);
-const backend = arg.backend(values.backend);
 
-const controller = new Controller({ maxWorkers: workers });
-const counters = new Map<number, { echoed: number; truncated: number }>();
-const waiting = new Map<number, (report: EchoReport) => void>();
-
-controller.on((e: ControllerEvent) => {
-  if (e.kind === "message") {
-    const report = e.data as EchoReport;
-    if (report.event === "counters") counters.set(e.worker, report);
-    else waiting.get(e.worker)?.(report);
-    return;
-  }
-  const failure = failureLine(e);
-  if (failure !== undefined) console.error(failure);
-  if (e.kind === "worker-died") {
-    waiting.get(e.worker)?.({ event: "listen-failed", code: "EDEAD", message: e.error.message });
-  }
-});
-
-/** Starts worker `index` on `bindPort` and resolves with its report once its socket is open. */
-async function start(index: number, bindPort: number): Promise<EchoReport> {
-  const reported = new Promise<EchoReport>((resolve) => waiting.set(index, resolve));
-  const config: EchoConfig = { host: values.host, port: bindPort };
-  await controller.addWorker({
-    module: echoWorker,
-    config,
-    backend,
-    ...(buffers === undefined ? {} : { recvBuffers: buffers }),
+await serveEcho<EchoCounters>({
+  program: "udp-echo-server",
+  module: echoWorker,
+  host: values.host,
+  port: arg.number("port", values.port, 0, 65535),
+  workers: arg.number("workers", values.workers, 1, 64),
+  options: {
+    backend: arg.backend(values.backend),
+    ...(values.buffers === undefined
+      ? {}
+      : { recvBuffers: arg.number("buffers", values.buffers, 1, 32768) }),
     recvBufferSize: recvBufferSizeFor(maxSize), // the largest datagram echoed whole
-    ...(values.pin ? { cpu: index % navigator.hardwareConcurrency } : {}),
-  });
-  return reported;
-}
-
-async function stop(code: number): Promise<never> {
-  clearInterval(ticker);
-  const report = await controller.shutdown({ timeoutMs: 3000 });
-  const echoed = [...counters.values()].reduce((n, c) => n + c.echoed, 0);
-  const truncated = [...counters.values()].reduce((n, c) => n + c.truncated, 0);
-  console.log(
-    `stopped: ${echoed} datagrams echoed, ${truncated} too large dropped; workers stopped [${report.stopped}], terminated [${report.terminated}], dead [${report.dead}]`,
-  );
-  process.exit(report.terminated.length > 0 || report.dead.length > 0 ? 1 : code);
-}
-
-let ticker: ReturnType<typeof setInterval> | undefined;
-const stopOnce = stopOnSignals(stop);
-
-try {
-  const first = await start(0, port);
-  if (first.event !== "listening")
-    throw new Error(`cannot listen on ${values.host}:${port}: ${describe(first)}`);
-  for (let i = 1; i < workers; i++) {
-    const r = await start(i, first.port);
-    if (r.event !== "listening")
-      throw new Error(`worker ${i} cannot share the port: ${describe(r)}`);
-  }
-  const kind = controller.stats()[0]?.backend;
-  console.log(`listening ${first.address} (${workers} workers, ${kind} backend)`);
-} catch (e) {
-  console.error(`udp-echo-server: ${e instanceof Error ? e.message : String(e)}`);
-  await stopOnce(1);
-}
-
-function describe(r: EchoReport): string {
-  return r.event === "listen-failed" ? `${r.code}: ${r.message}` : r.event;
-}
-
-if (!values.quiet) {
-  ticker = setInterval(() => {
-    const stats = controller.stats();
+  },
+  pin: values.pin,
+  quiet: values.quiet,
+  statsLine: (stats) => {
     const total = stats.reduce((n, s) => n + s.eventsInPerSec, 0);
     const each = stats
       .map(
@@ -116,6 +58,10 @@ if (!values.quiet) {
           (s.bufferExhaustion > 0 ? ` ${s.bufferExhaustion} buffer exhaustions` : ""),
       )
       .join(" | ");
-    console.log(`stats: ${Math.round(total)} events/s | ${each}`);
-  }, 1000);
-}
+    return `${Math.round(total)} events/s | ${each}`;
+  },
+  summary: (counters) => {
+    const sum = (key: "echoed" | "truncated") => counters.reduce((n, c) => n + c[key], 0);
+    return `${sum("echoed")} datagrams echoed, ${sum("truncated")} too large dropped`;
+  },
+});

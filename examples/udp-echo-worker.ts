@@ -14,18 +14,19 @@ import {
   type TaskInput,
   type TaskOutput,
 } from "bun-sansio";
+import type { EchoServerReport, EchoWorkerConfig } from "./echo-server.ts";
 
 /** What the server passes to each echo worker. */
-export interface EchoConfig {
-  readonly host: string;
-  readonly port: number;
+export type EchoConfig = EchoWorkerConfig;
+
+/** An echo task's counters: datagrams echoed, and dropped as larger than the buffers. */
+export interface EchoCounters {
+  readonly echoed: number;
+  readonly truncated: number;
 }
 
 /** What an echo task tells the controller. */
-export type EchoReport =
-  | { readonly event: "listening"; readonly address: string; readonly port: number }
-  | { readonly event: "listen-failed"; readonly code: string; readonly message: string }
-  | { readonly event: "counters"; readonly echoed: number; readonly truncated: number };
+export type EchoReport = EchoServerReport<EchoCounters>;
 
 const SOCKET = 0;
 

@@ -133,14 +133,15 @@ export function parseTcpLoad(line: string): Record<string, number> {
 }
 
 /**
- * Runs tcp_load (`loadCommand(seconds)` gives its command line) for a 0.3 s warm-up and then for
- * `seconds`, and measures server `pid`'s CPU over the second run. Throws if tcp_load fails (it
+ * Runs tcp_load (`loadCommand(seconds)` gives its command line) for a warm-up of `warmUpSeconds`
+ * and then for `seconds`, and measures server `pid`'s CPU over the second run. Throws if tcp_load fails (it
  * exits non-zero when it cannot connect) or the server dies.
  */
 export async function tcpLoadRun(
   pid: number,
   seconds: number,
   loadCommand: (seconds: number) => string[],
+  warmUpSeconds = 0.3,
 ): Promise<TcpRun> {
   const run = async (secs: number): Promise<Record<string, number>> => {
     const load = Bun.spawn(loadCommand(secs), { stdout: "pipe", stderr: "pipe" });
@@ -152,7 +153,7 @@ export async function tcpLoadRun(
     if (code !== 0) throw new Error(`tcp_load exited with ${code}: ${err.trim()}`);
     return parseTcpLoad(out);
   };
-  await run(0.3); // warm-up: JIT tiers, buffer pools, socket buffers
+  await run(warmUpSeconds); // warm-up: JIT tiers, buffer pools, socket buffers
   const cpu0 = processCpuNs(pid);
   const r = await run(seconds);
   const cpu1 = processCpuNs(pid);

@@ -94,7 +94,8 @@ export class EpollBackend extends SocketTable implements Backend {
     this.#retryBlocked();
     this.#flush(); // sends queued by act() since the last poll
     const wanted = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs;
-    const until = Math.min(wanted, this.#tcp.untilDeadline());
+    this.#tcp.runTimers();
+    const until = Math.min(wanted, this.#tcp.untilDeadline(), this.#tcp.untilTimer());
     const busy = this.hasQueued() || this.#tcp.hasHeld();
     const timeout = busy ? 0 : until === Number.POSITIVE_INFINITY ? -1 : Math.ceil(until);
     this.counters.submits++;

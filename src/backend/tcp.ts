@@ -33,6 +33,12 @@ export interface TcpOptions {
   sendMemory?: number;
   /** Most connections and listeners open at once. Default 65,536. */
   maxConnections?: number;
+  /**
+   * How long a graceful `tcp-close` may wait for the connection's queue to drain (a peer that has
+   * stopped reading) before the connection is reset and reported closed with ETIMEDOUT and its
+   * `unsent` bytes. Default 30,000 ms.
+   */
+  closeTimeoutMs?: number;
 }
 
 /** TCP counters of a backend (part of `BackendStats`). */
@@ -62,23 +68,40 @@ export interface TcpStats {
   tcpRecvParked: number;
   /** Times accepting stopped because the process ran out of file descriptors (EMFILE/ENFILE). */
   tcpAcceptParked: number;
+  /**
+   * Connections the kernel accepted that were reset at once: past `maxConnections` (raise it),
+   * or on a listener already closing.
+   */
+  tcpAcceptRefused: number;
 }
+
+/** The names of the TCP counters, in the order of a worker's stats block. */
+export const TCP_STATS_FIELDS = [
+  "tcpConnections",
+  "tcpAccepted",
+  "tcpBytesIn",
+  "tcpBytesOut",
+  "tcpQueuedBytes",
+  "tcpSendRefused",
+  "tcpUnsentBytes",
+  "tcpDiscardedBytes",
+  "tcpStaleCompletions",
+  "tcpRecvParked",
+  "tcpAcceptParked",
+  "tcpAcceptRefused",
+] as const satisfies readonly (keyof TcpStats)[];
 
 /** Zeroed TCP counters. */
 export function zeroTcpStats(): TcpStats {
-  return {
-    tcpConnections: 0,
-    tcpAccepted: 0,
-    tcpBytesIn: 0,
-    tcpBytesOut: 0,
-    tcpQueuedBytes: 0,
-    tcpSendRefused: 0,
-    tcpUnsentBytes: 0,
-    tcpDiscardedBytes: 0,
-    tcpStaleCompletions: 0,
-    tcpRecvParked: 0,
-    tcpAcceptParked: 0,
-  };
+  return pickTcpStats(() => 0);
+}
+
+/** TCP counters with each value `value(name)` gives. */
+export function pickTcpStats(value: (field: keyof TcpStats) => number): TcpStats {
+  // typed by the list, so a counter missing from TCP_STATS_FIELDS fails to compile here
+  const out = {} as Record<(typeof TCP_STATS_FIELDS)[number], number>;
+  for (const field of TCP_STATS_FIELDS) out[field] = value(field);
+  return out;
 }
 
 /** A listening socket. */
@@ -149,7 +172,15 @@ export function tcpRefusal(action: NetAction, error: IoError): NetEvent | undefi
   }
 }
 
-const DEFAULTS = { highWater: 65536, lowWater: 16384, maxQueued: 1 << 20, maxConnections: 65536 };
+/** How long a listener parked on EMFILE waits before it tries to accept again, at most. */
+const ACCEPT_RETRY_MS = 100;
+const DEFAULTS = {
+  highWater: 65536,
+  lowWater: 16384,
+  maxQueued: 1 << 20,
+  maxConnections: 65536,
+  closeTimeoutMs: 30_000,
+};
 /** Generations wrap at 24 bits (io_uring user data has room for that beside the op). */
 const GEN_MASK = 0xffffff;
 
@@ -180,7 +211,15 @@ export abstract class TcpTable {
   #acting = 0;
   /** Connections resumed with data (or a FIN) still held. */
   readonly #heldReady = new Set<Conn>();
-  /** Listeners parked on EMFILE, re-armed when a connection closes. */
+  readonly #closeTimeoutMs: number;
+  /**
+   * Graceful closes waiting for their queue to drain, with their deadlines (performance.now()
+   * ms); every close gets the same timeout, so insertion order is deadline order.
+   */
+  readonly #closing = new Map<Conn, number>();
+  /** When the first of the parked listeners parked (performance.now() ms). */
+  #parkedAt = 0;
+  /** Listeners parked on EMFILE, re-armed when a connection closes or after a while. */
   readonly #parked = new Set<Listener>();
   readonly #peer = new Uint8Array(ADDR_BYTES);
   readonly #local = new Uint8Array(ADDR_BYTES);
@@ -201,6 +240,7 @@ export abstract class TcpTable {
     this.lowWater = options?.lowWater ?? DEFAULTS.lowWater;
     this.maxQueued = options?.maxQueued ?? DEFAULTS.maxQueued;
     this.maxConnections = options?.maxConnections ?? DEFAULTS.maxConnections;
+    this.#closeTimeoutMs = options?.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
     if (!(this.lowWater >= 0 && this.lowWater < this.highWater && this.highWater <= this.maxQueued))
       throw new RangeError(
         `tcp options need 0 <= lowWater < highWater <= maxQueued, got ${this.lowWater}, ${this.highWater}, ${this.maxQueued}`,
@@ -342,7 +382,8 @@ export abstract class TcpTable {
       local: new SocketAddr(this.#local.slice()),
       peer: new SocketAddr(this.#peer.slice()),
     });
-    this.startReceive(c);
+    // paused while connecting, or by the handler of the event just given
+    if (!c.paused && c.phase === "open") this.startReceive(c);
     if (c.queued > 0) this.kick(c);
   }
 
@@ -356,6 +397,7 @@ export abstract class TcpTable {
     const r = n.sio_tcp_adopt(fd, tracked ? 0 : 1, this.#peer, this.#local);
     const slot = r < 0 ? -1 : this.#takeSlot(false);
     if (slot < 0) {
+      if (r >= 0) this.counters.tcpAcceptRefused++; // (r < 0: the peer had gone already)
       n.sio_tcp_linger0(fd);
       n.sio_close(fd);
       return undefined;
@@ -369,15 +411,62 @@ export abstract class TcpTable {
       peer: new SocketAddr(this.#peer.slice()),
       local: new SocketAddr(this.#local.slice()),
     });
-    this.startReceive(c);
+    // unless the event's handler has paused, closed or reset it already
+    if (!c.paused && c.phase === "open") this.startReceive(c);
     return c;
   }
 
-  /** Accepting on `l` stopped for lack of file descriptors: it resumes when one is closed. */
+  /**
+   * Accepting on `l` stopped for lack of file descriptors: it is tried again when a connection
+   * closes, or `ACCEPT_RETRY_MS` later (descriptors may be freed by anything in the process).
+   */
   protected parkAccept(l: Listener): void {
     l.accepting = false;
     this.counters.tcpAcceptParked++;
+    if (this.#parked.size === 0) this.#parkedAt = performance.now();
     this.#parked.add(l);
+  }
+
+  /**
+   * Milliseconds until `runTimers` has something to do (parked listeners to try again, a
+   * graceful close to give up on); Infinity when nothing waits.
+   */
+  untilTimer(): number {
+    let at = this.#parked.size === 0 ? Number.POSITIVE_INFINITY : this.#parkedAt + ACCEPT_RETRY_MS;
+    for (const due of this.#closing.values()) {
+      at = Math.min(at, due); // the first is the earliest
+      break;
+    }
+    return at === Number.POSITIVE_INFINITY ? at : Math.max(0, at - performance.now());
+  }
+
+  /**
+   * Tries parked listeners again once their retry time has come, and resets connections whose
+   * graceful close has waited `closeTimeoutMs` (backends call it before every poll).
+   */
+  runTimers(): void {
+    if (this.#parked.size === 0 && this.#closing.size === 0) return;
+    const now = performance.now();
+    if (this.#parked.size > 0 && now >= this.#parkedAt + ACCEPT_RETRY_MS) this.#unpark();
+    for (const [c, due] of this.#closing) {
+      if (due > now) break;
+      this.#closing.delete(c);
+      c.error = {
+        code: "ETIMEDOUT",
+        message: `tcp-close waited ${this.#closeTimeoutMs} ms for the peer to read what was queued (tcp.closeTimeoutMs); the connection was reset`,
+      };
+      this.#abort(c);
+    }
+  }
+
+  #unpark(): void {
+    for (const l of this.#parked) {
+      this.#parked.delete(l);
+      if (!l.closing) {
+        l.accepting = true;
+        this.startAccept(l);
+      }
+    }
   }
 
   /** Accepting on `l` failed for good: it is closed and reported with `error`. */
@@ -489,6 +578,7 @@ export abstract class TcpTable {
         c.held.length = 0;
         if (c.phase === "connecting") this.#abort(c);
         else if (c.queued === 0) this.#drained(c);
+        else this.#closing.set(c, performance.now() + this.#closeTimeoutMs);
         return;
       case "tcp-abort":
         this.#abort(c);
@@ -514,6 +604,7 @@ export abstract class TcpTable {
    * delivery there, and the rest stays held. Backends call it after handling completions.
    */
   deliverHeld(flush: () => void): void {
+    if (this.#heldReady.size === 0) return; // (no iterator made on every poll)
     for (const c of this.#heldReady) {
       while (!c.paused && c.held.length > 0 && c.phase === "open" && c.close === "no") {
         const data = c.held.shift() as Uint8Array;
@@ -695,6 +786,7 @@ export abstract class TcpTable {
   /** Frees `c`'s slot and id and closes its fd; parked listeners may accept again. */
   #release(c: Conn): void {
     this.#heldReady.delete(c);
+    this.#closing.delete(c);
     this.conns[c.slot] = undefined;
     this.#connGen[c.slot] = (c.gen + 1) & GEN_MASK;
     this.#freeConnSlots.push(c.slot);
@@ -704,13 +796,7 @@ export abstract class TcpTable {
       this.counters.tcpQueuedBytes -= c.queued;
     }
     native().sio_close(c.fd);
-    for (const l of this.#parked) {
-      this.#parked.delete(l);
-      if (!l.closing) {
-        l.accepting = true;
-        this.startAccept(l);
-      }
-    }
+    this.#unpark(); // a descriptor is free
   }
 
   /** A free slot (listener or connection), or -1 past `maxConnections`. */

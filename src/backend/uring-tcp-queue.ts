@@ -40,12 +40,16 @@ export class SendBlocks {
 }
 
 /**
- * One connection's queued bytes: `blocks` in order, the first read from `head`, the last filled
- * up to `tail` (every block between is full).
+ * One connection's queued bytes: blocks `#blocks[#first..#end)` in order, the first read from
+ * `head`, the last filled up to `tail` (every block between is full). The array is used as a
+ * deque that never shrinks: a queue that empties and fills again on every request (an echo)
+ * must not make the engine free and reallocate the array's storage each time.
  */
 export class SendQueue {
   readonly #pool: SendBlocks;
   readonly #blocks: number[] = [];
+  #first = 0;
+  #end = 0;
   #head = 0;
   #tail = 0;
   /** Bytes handed to the kernel by the send under way (0: none under way). */
@@ -57,24 +61,26 @@ export class SendQueue {
 
   /** Bytes queued (those under way included). */
   get length(): number {
-    const n = this.#blocks.length;
+    const n = this.#end - this.#first;
     return n === 0 ? 0 : (n - 1) * SEND_BLOCK + this.#tail - this.#head;
   }
 
   /** Copies `data` in at the end; false (nothing copied) when the pool lacks the blocks. */
   push(data: Uint8Array): boolean {
-    const room = this.#blocks.length === 0 ? 0 : SEND_BLOCK - this.#tail;
+    const room = this.#end === this.#first ? 0 : SEND_BLOCK - this.#tail;
     const needed = Math.ceil(Math.max(0, data.length - room) / SEND_BLOCK);
     if (needed > this.#pool.available) return false;
     let at = 0;
     while (at < data.length) {
-      if (this.#blocks.length === 0 || this.#tail === SEND_BLOCK) {
-        this.#blocks.push(this.#pool.take());
+      if (this.#end === this.#first || this.#tail === SEND_BLOCK) {
+        this.#blocks[this.#end++] = this.#pool.take();
         this.#tail = 0;
       }
-      const block = this.#blocks[this.#blocks.length - 1] as number;
+      const block = this.#blocks[this.#end - 1] as number;
       const n = Math.min(SEND_BLOCK - this.#tail, data.length - at);
-      this.#pool.bytes.set(data.subarray(at, at + n), block * SEND_BLOCK + this.#tail);
+      const into = block * SEND_BLOCK + this.#tail;
+      // the whole of a small send fits: no view to make
+      this.#pool.bytes.set(n === data.length ? data : data.subarray(at, at + n), into);
       this.#tail += n;
       at += n;
     }
@@ -86,12 +92,13 @@ export class SendQueue {
    * `iovs`; returns how many, and sets `sending` to the bytes they cover.
    */
   fill(iovs: DataView, at: number, max: number): number {
-    const n = Math.min(max, this.#blocks.length);
+    const count = this.#end - this.#first;
+    const n = Math.min(max, count);
     let bytes = 0;
     for (let i = 0; i < n; i++) {
       const start = i === 0 ? this.#head : 0;
-      const end = i === this.#blocks.length - 1 ? this.#tail : SEND_BLOCK;
-      const base = this.#pool.addr + (this.#blocks[i] as number) * SEND_BLOCK + start;
+      const end = i === count - 1 ? this.#tail : SEND_BLOCK;
+      const base = this.#pool.addr + (this.#blocks[this.#first + i] as number) * SEND_BLOCK + start;
       iovs.setUint32(at + i * 16, base % 2 ** 32, true);
       iovs.setUint32(at + i * 16 + 4, Math.floor(base / 2 ** 32), true);
       iovs.setUint32(at + i * 16 + 8, end - start, true);
@@ -105,24 +112,29 @@ export class SendQueue {
   /** The kernel took `bytes` from the front: the blocks it emptied go back to the pool. */
   consume(bytes: number): void {
     let left = bytes;
-    while (left > 0 && this.#blocks.length > 0) {
-      const last = this.#blocks.length === 1;
+    while (left > 0 && this.#end > this.#first) {
+      const last = this.#end - this.#first === 1;
       const end = last ? this.#tail : SEND_BLOCK;
       const n = Math.min(left, end - this.#head);
       this.#head += n;
       left -= n;
       if (this.#head === end) {
-        this.#pool.give(this.#blocks.shift() as number);
+        this.#pool.give(this.#blocks[this.#first++] as number);
         this.#head = 0;
-        if (last) this.#tail = 0;
+        if (last) {
+          this.#tail = 0;
+          this.#first = 0;
+          this.#end = 0;
+        }
       }
     }
   }
 
   /** Drops everything queued (no send may be under way): the blocks go back to the pool. */
   clear(): void {
-    for (const b of this.#blocks) this.#pool.give(b);
-    this.#blocks.length = 0;
+    for (let i = this.#first; i < this.#end; i++) this.#pool.give(this.#blocks[i] as number);
+    this.#first = 0;
+    this.#end = 0;
     this.#head = 0;
     this.#tail = 0;
   }

@@ -192,9 +192,12 @@ export class UringBackend extends SocketTable implements Backend {
   poll(timeoutMs: number): number {
     if (this.#closed) throw new Error("backend is closed");
     this.#retryWaiting();
+    this.#tcp.runTimers();
     this.#tcp.beforeEnter();
     const busy = this.hasQueued() || this.#tcp.hasHeld();
-    const timeoutNs = busy ? 0 : timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6);
+    const wanted = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs;
+    const until = Math.min(wanted, this.#tcp.untilTimer());
+    const timeoutNs = busy ? 0 : until === Number.POSITIVE_INFINITY ? -1 : Math.round(until * 1e6);
     const count = this.#enter(timeoutNs);
     let delivered = this.deliverQueued();
     for (let i = 0; i < count; i++) delivered += this.#complete(i);

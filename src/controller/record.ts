@@ -3,6 +3,7 @@
  * workers: their state, their figures (`workerStats`), what a shutdown did.
  */
 import type { Backend } from "../backend/backend.ts";
+import { pickTcpStats, type TcpStats } from "../backend/tcp.ts";
 import type { ErrorInfo } from "../runtime/protocol.ts";
 import { createStatsBlock, readStats } from "../runtime/stats.ts";
 import { type LedgerRelease, newLedgerOwner } from "../sys/ledger.ts";
@@ -72,6 +73,8 @@ export interface WorkerStats {
   readonly staleDrops: number;
   /** Answers to task calls that came after the call had failed (timed out), dropped. */
   readonly lateReplies: number;
+  /** The backend's TCP counters: connections, bytes, queued bytes, refusals (see `TcpStats`). */
+  readonly tcp: TcpStats;
   /** When the worker last wrote these figures (the runtime's clock, ms). */
   readonly updatedAt: number;
   /** How old the figures are (ms): a multiple of `statsMs` means the worker stopped writing. */
@@ -165,6 +168,7 @@ export function workerStats(
     taskErrors: w.taskErrors,
     staleDrops: s.staleDrops,
     lateReplies: s.lateReplies,
+    tcp: pickTcpStats((field) => s[field]),
     updatedAt: s.updatedAt,
     ageMs: Math.max(0, now - s.updatedAt),
     loops: s.loops,

@@ -9,6 +9,8 @@
  *   watchdog sees its progress.
  */
 
+import { TCP_STATS_FIELDS } from "../backend/tcp.ts";
+
 /** The fields of the snapshot, in order. */
 const FIELDS = [
   "tasks",
@@ -29,6 +31,7 @@ const FIELDS = [
   "staleDrops",
   "lateReplies",
   "updatedAt",
+  ...TCP_STATS_FIELDS,
 ] as const;
 
 /** Name of one snapshot field. */

@@ -1,4 +1,5 @@
 import type { Backend, EventSink } from "../backend/backend.ts";
+import { pickTcpStats } from "../backend/tcp.ts";
 import type { Structured } from "../bus/codec.ts";
 import type { BusEndpoint } from "../bus/endpoint.ts";
 import type { BusMessage, SendResult } from "../bus/types.ts";
@@ -474,6 +475,7 @@ export class WorkerLoop {
         staleDrops: counters?.staleDrops ?? 0,
         lateReplies: counters?.lateReplies ?? 0,
         updatedAt: now,
+        ...pickTcpStats((field) => b[field]),
       },
       (dest) => endpoint.queuedBytes(dest),
     );

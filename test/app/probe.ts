@@ -4,6 +4,7 @@
  */
 import {
   type AppTask,
+  type NetEvent,
   Outbox,
   SocketAddr,
   type Structured,
@@ -51,7 +52,11 @@ export type ProbeCommand =
   /** Counts the sequence values it is sent from now on instead of reporting them. */
   | { op: "count" }
   /** Reports "counted N, wrong W" (W: values not the next of the sequence). */
-  | { op: "report-count" };
+  | { op: "report-count" }
+  /** Listen on TCP: every connection accepted is echoed back; accepts, FINs and closes reported. */
+  | { op: "tcp-listen"; listener: number; port: number }
+  /** End the worker's thread at once (process.exit in a worker), everything still open. */
+  | { op: "exit"; code: number };
 
 /** The i-th value of a "tell-many" sequence: a number, an object or bytes, in turn. */
 export function sequenceValue(i: number): Structured {
@@ -137,7 +142,8 @@ export class Probe implements AppTask {
           this.#report(`listen ${e.socket}: ${e.error?.code ?? `ok ${e.local?.port}`}`);
         } else if (e.kind === "udp-closed") {
           this.#report(`closed ${e.socket}${e.error ? `: ${e.error.code}` : ""}`);
-        } else this.#report(`net ${e.kind}`);
+        } else if (e.kind.startsWith("tcp-")) this.#tcp(e);
+        else this.#report(`net ${e.kind}`);
         return;
       }
       case "channel":
@@ -309,6 +315,41 @@ export class Probe implements AppTask {
       case "report-count":
         this.#report(`counted ${this.#counted}, wrong ${this.#wrong}`);
         return;
+      case "tcp-listen":
+        out.push({
+          kind: "net",
+          action: {
+            kind: "tcp-listen",
+            listener: c.listener,
+            bind: SocketAddr.parse("127.0.0.1", c.port),
+          },
+        });
+        return;
+      case "exit":
+        process.exit(c.code);
+    }
+  }
+
+  /** A TCP event: data is echoed (a copy: the view is the runtime's), the rest reported. */
+  #tcp(e: NetEvent): void {
+    switch (e.kind) {
+      case "tcp-listen-result":
+        this.#report(`tcp-listen ${e.listener}: ${e.error?.code ?? `ok ${e.local?.port}`}`);
+        return;
+      case "tcp-accept":
+        this.#report(`accept on ${e.listener}`);
+        return;
+      case "tcp-data":
+        this.#out.push({
+          kind: "net",
+          action: { kind: "tcp-send", conn: e.conn, data: e.data.slice() },
+        });
+        return;
+      case "tcp-closed":
+        this.#report(`tcp-closed${e.error ? `: ${e.error.code}` : ""}`);
+        return;
+      default:
+        this.#report(`net ${e.kind}`);
     }
   }
 

@@ -15,8 +15,8 @@ if (why !== "") console.warn(`skipping resource-limit tests: ${why}`);
 
 const SCRIPT = `${import.meta.dir}/workers/limits.ts`;
 
-function run(prefix: string[], scenario: string): Record<string, Record<string, unknown>> {
-  const r = Bun.spawnSync([...prefix, process.execPath, SCRIPT, scenario], {
+function run(prefix: string[], ...scenario: string[]): Record<string, Record<string, unknown>> {
+  const r = Bun.spawnSync([...prefix, process.execPath, SCRIPT, ...scenario], {
     stderr: "pipe",
     timeout: 30_000,
   });
@@ -49,6 +49,26 @@ describe("resource limits", () => {
       expect(JSON.stringify(steps.listen?.event)).toContain("ulimit -n");
     },
   );
+
+  for (const kind of ["uring", "epoll"]) {
+    test.skipIf(why !== "")(
+      `${kind}: out of descriptors, accepting parks, retries now and then (no spin), and resumes once descriptors are back`,
+      () => {
+        const { "tcp-fds": r } = run(["prlimit", "--nofile=256:256"], "tcp-fds", kind);
+        expect(r).toMatchObject({
+          connected: 2,
+          acceptedWhileOut: 0,
+          accepted: 2,
+          delivered: true,
+        });
+        // retried every 100 ms or so while out: a handful of times in half a second, not thousands
+        expect(r?.parkedWhileOut as number).toBeGreaterThanOrEqual(2);
+        expect(r?.parkedWhileOut as number).toBeLessThanOrEqual(12);
+        // the poll slept between retries: it did not return at once again and again
+        expect(r?.polls as number).toBeLessThanOrEqual(40);
+      },
+    );
+  }
 
   test.skipIf(why !== "")(
     "io_uring unable to lock its memory: names `ulimit -l`; auto falls back once, saying so",

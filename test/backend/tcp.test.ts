@@ -268,6 +268,102 @@ for (const kind of ["uring", "epoll"] as const) {
       rig.backend.close();
     });
 
+    test("past maxConnections: accepts beyond it are reset and counted, a connect is refused naming the option, a close makes room", () => {
+      const server = new TcpRig(kind, { maxConnections: 4 }); // the listener and 3 connections
+      const client = new TcpRig(kind);
+      client.echo = false;
+      const addr = server.listen();
+      /** Polls both rigs until `done()` (10 s at most). */
+      const both = (done: () => boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!done() && Date.now() < deadline) {
+          server.until(done, 2);
+          client.until(done, 2);
+        }
+        return done();
+      };
+      for (let i = 0; i < 5; i++) client.backend.act(0, { kind: "tcp-connect", conn: i, to: addr });
+      const results = () => client.events.filter((e) => e.kind === "tcp-connect-result");
+      // the kernel completes every handshake; the backend takes 3 and resets the other 2
+      expect(both(() => results().length === 5)).toBe(true);
+      /** How the client's connection `i` ended: its connect failed, or it was closed (or not). */
+      const ended = (i: number) => {
+        const r = results().find((e) => e.kind === "tcp-connect-result" && e.conn === i);
+        return (r?.kind === "tcp-connect-result" ? r.error : undefined) ?? client.conn(i).closed;
+      };
+      for (let i = 0; i < 5; i++) if (ended(i) === undefined) client.write(i, 10, i);
+      const echoedOrReset = () =>
+        [0, 1, 2, 3, 4].every((i) => client.conn(i).bytesIn === 10 || ended(i) !== undefined);
+      expect(both(echoedOrReset)).toBe(true);
+      // the reset comes right after the handshake: the connect itself may report it
+      const reset = [0, 1, 2, 3, 4].filter((i) => ended(i) !== undefined);
+      expect(reset.length).toBe(2);
+      for (const i of reset) expect(ended(i)).toMatchObject({ code: "ECONNRESET" });
+      expect(server.backend.stats()).toMatchObject({ tcpAccepted: 3, tcpAcceptRefused: 2 });
+      // the server's own connect is refused with a reason that names the option
+      const refused = server.connect(9, addr);
+      expect(refused?.error?.code).toBe("EMFILE");
+      expect(refused?.error?.message).toContain("tcp.maxConnections");
+      // one client closes: the echo closes its side at the FIN, and a new connection fits
+      const served = [0, 1, 2, 3, 4].filter((i) => !reset.includes(i));
+      client.backend.act(0, { kind: "tcp-close", conn: served[0] as number });
+      expect(both(() => server.backend.stats().tcpConnections === 2)).toBe(true);
+      client.backend.act(0, { kind: "tcp-connect", conn: 5, to: addr });
+      client.write(5, 10, 5);
+      expect(both(() => client.conn(5).bytesIn === 10)).toBe(true);
+      expect(server.backend.stats()).toMatchObject({ tcpAccepted: 4, tcpAcceptRefused: 2 });
+      client.backend.close();
+      server.backend.close();
+    });
+
+    test("a graceful close to a peer that never reads gives up after closeTimeoutMs: reset, ETIMEDOUT, unsent counted", () => {
+      const server = new TcpRig(kind, {
+        closeTimeoutMs: 300,
+        maxQueued: 64 << 20,
+        sendMemory: 64 << 20,
+      });
+      server.echo = false;
+      const client = new TcpRig(kind);
+      client.echo = false;
+      const addr = server.listen();
+      client.backend.act(0, { kind: "tcp-connect", conn: 0, to: addr });
+      client.backend.act(0, { kind: "tcp-pause", conn: 0 }); // it never reads
+      const both = (done: () => boolean, ms = 10_000) => {
+        const deadline = Date.now() + ms;
+        while (!done() && Date.now() < deadline) {
+          server.until(done, 2);
+          client.until(done, 2);
+        }
+        return done();
+      };
+      expect(both(() => server.accepted().length === 1)).toBe(true);
+      const conn = server.accepted()[0] as number;
+      // more than the kernel's socket buffers take (tens of MiB on loopback, where the receive
+      // buffer grows to net.ipv4.tcp_rmem's 32 MiB): the rest stays queued in the runtime
+      for (let i = 0; i < 48; i++)
+        server.backend.act(0, { kind: "tcp-send", conn, data: new Uint8Array(1 << 20) });
+      both(() => false, 300);
+      expect(server.backend.stats().tcpQueuedBytes).toBeGreaterThan(0);
+      const closeAt = performance.now();
+      server.backend.act(0, { kind: "tcp-close", conn });
+      expect(both(() => server.conn(conn).closed !== undefined, 5000)).toBe(true);
+      const waited = performance.now() - closeAt;
+      expect(waited, JSON.stringify(server.conn(conn).closed)).toBeGreaterThanOrEqual(290);
+      expect(server.conn(conn).closed).toMatchObject({ code: "ETIMEDOUT" });
+      expect((server.conn(conn).closed as { message: string }).message).toContain(
+        "tcp.closeTimeoutMs",
+      );
+      const closed = server.events.find((e) => e.kind === "tcp-closed");
+      expect(closed?.kind === "tcp-closed" && (closed.unsent ?? 0) > 0).toBe(true);
+      expect(server.backend.stats()).toMatchObject({ tcpConnections: 0, tcpQueuedBytes: 0 });
+      // paused before its connect completed, the client has read nothing; it sees the reset
+      expect(client.conn(0).bytesIn).toBe(0);
+      client.backend.act(0, { kind: "tcp-resume", conn: 0 });
+      expect(both(() => client.conn(0).closed !== undefined, 5000)).toBe(true);
+      client.backend.close();
+      server.backend.close();
+    });
+
     test("closing the backend resets every connection and closes every descriptor", () => {
       const rig = new TcpRig(kind);
       const server = rig.listen();
