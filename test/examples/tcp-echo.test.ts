@@ -59,5 +59,5 @@ describe.each(KINDS)("TCP echo example (%s)", (backend) => {
     } finally {
       server.kill("SIGKILL");
     }
-  });
+  }, 30_000);
 });

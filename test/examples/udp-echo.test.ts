@@ -223,7 +223,7 @@ describe("the echo programs", () => {
     expect(server.lines.at(-1)).toBe(
       `stopped: ${sent} datagrams echoed, 0 too large dropped; workers stopped [0,1], terminated [], dead []`,
     );
-  });
+  }, 30_000);
 
   test("datagrams larger than --max-size are dropped and counted, never echoed cut short", async () => {
     const server = run([
