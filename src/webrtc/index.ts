@@ -5,7 +5,9 @@
  * refused with a counted reason (`Parsed` / `RejectCounts`), never thrown.
  */
 export * from "./dtls/certificate.ts";
+export * from "./dtls/client.ts";
 export * from "./dtls/crypto.ts";
+export * from "./dtls/endpoint.ts";
 export * from "./dtls/server.ts";
 export * from "./ice-client.ts";
 export * from "./ice-lite.ts";

@@ -1,7 +1,8 @@
 /**
  * DTLS hellos: Chromium 156's real ClientHello read (suites, use_srtp, EMS, groups, signature
  * algorithms, a DTLS 1.3 offer) and answered with a 1.2 choice; every truncation refused without
- * a throw; the ServerHello and HelloVerifyRequest bodies laid out as RFC 6347/5246/5764 say.
+ * a throw; the ServerHello and HelloVerifyRequest bodies laid out as RFC 6347/5246/5764 say; our
+ * own ClientHello read back and accepted, and the client's readers of the server's hellos.
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -11,7 +12,10 @@ import {
   type ClientHello,
   chooseForClientHello,
   parseClientHello,
+  parseHelloVerifyRequest,
+  parseServerHello,
   SIG_ECDSA_SECP256R1_SHA256,
+  writeClientHello,
   writeHelloVerifyRequest,
   writeServerHello,
 } from "../../src/webrtc/dtls/hello.ts";
@@ -104,5 +108,48 @@ describe("DTLS hellos", () => {
     const hvr = writeHelloVerifyRequest(Uint8Array.of(1, 2, 3));
     expect([...hvr]).toEqual([0xfe, 0xfd, 3, 1, 2, 3]);
     expect(() => writeHelloVerifyRequest(new Uint8Array(256))).toThrow(RangeError);
+  });
+
+  test("our ClientHello: read back, and a 1.2 server takes it; with a cookie; every truncation refused", () => {
+    const random = new Uint8Array(32).fill(4);
+    const body = writeClientHello(random, Uint8Array.of(9, 9, 9), [0x0007, 0x0001]);
+    const h = parseClientHello(body);
+    if (!h.ok) throw new Error(h.reason);
+    expect(h.value.version).toBe(0xfefd);
+    expect([...h.value.random]).toEqual([...random]);
+    expect([...h.value.cookie]).toEqual([9, 9, 9]);
+    expect(h.value.cipherSuites).toEqual([CIPHER_ECDHE_ECDSA_AES128_GCM_SHA256]);
+    expect(h.value.srtpProfiles).toEqual([0x0007, 0x0001]);
+    expect(h.value.extendedMasterSecret).toBe(true);
+    expect(h.value.supportedGroups).toEqual([23]);
+    expect(h.value.signatureAlgorithms).toEqual([SIG_ECDSA_SECP256R1_SHA256]);
+    expect(chooseForClientHello(h.value, [0x0001, 0x0007])).toEqual({ ok: true, srtpProfile: 1 });
+    // a hello may end before its extensions (RFC 5246 §7.4.1.2): that one cut is read, no other
+    const bare = 2 + 32 + 1 + 4 + 2 + 2 + 2;
+    for (let n = 0; n < body.length; n++)
+      expect(parseClientHello(body.subarray(0, n)).ok).toBe(n === bare);
+    expect(() => writeClientHello(random, new Uint8Array(0), [])).toThrow(RangeError);
+  });
+
+  test("the client reads ServerHello and HelloVerifyRequest; truncations and trailing bytes are refused", () => {
+    const random = new Uint8Array(32).fill(5);
+    const body = writeServerHello(random, CIPHER_ECDHE_ECDSA_AES128_GCM_SHA256, 0x0001);
+    const sh = parseServerHello(body);
+    if (!sh.ok) throw new Error(sh.reason);
+    expect(sh.value).toEqual({
+      version: 0xfefd,
+      random,
+      cipherSuite: CIPHER_ECDHE_ECDSA_AES128_GCM_SHA256,
+      compression: 0,
+      srtpProfile: 0x0001,
+      extendedMasterSecret: true,
+    });
+    for (let n = 0; n < body.length; n++)
+      expect(parseServerHello(body.subarray(0, n)).ok).toBe(n === 2 + 32 + 1 + 2 + 1);
+    expect(parseServerHello(Uint8Array.from([...body, 0])).ok).toBe(false);
+    const cookie = parseHelloVerifyRequest(writeHelloVerifyRequest(Uint8Array.of(1, 2)));
+    expect(cookie.ok && [...cookie.value]).toEqual([1, 2]);
+    expect(parseHelloVerifyRequest(Uint8Array.of(0xfe, 0xff, 0)).ok).toBe(false); // empty cookie
+    expect(parseHelloVerifyRequest(Uint8Array.of(0xfe, 0xff, 2, 1)).ok).toBe(false);
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { generateCertificate, publicKeyOf } from "../../src/webrtc/dtls/certificate.ts";
 import { EcdhP256, signEcdsaSha256, verifyEcdsaSha256 } from "../../src/webrtc/dtls/crypto.ts";
 import {
+  acceptsEcdsaCertificate,
   ecdheParams,
   helloCookie,
   parseCertificate,
@@ -70,6 +71,17 @@ describe("DTLS handshake messages", () => {
     expect(cv.ok && [cv.value.algorithm, [...cv.value.signature]]).toEqual([0x0403, [...sig]]);
     // ecdsa_sign (64), one signature algorithm (ecdsa_secp256r1_sha256), no authorities
     expect([...writeCertificateRequest()]).toEqual([1, 64, 0, 2, 4, 3, 0, 0]);
+    const takes = (b: number[]) => {
+      const r = acceptsEcdsaCertificate(Uint8Array.from(b));
+      return r.ok ? r.value : r.reason;
+    };
+    expect(takes([...writeCertificateRequest()])).toBe(true);
+    // OpenSSL's: rsa_sign, dss_sign, ecdsa_sign; many algorithms; no authorities
+    expect(takes([3, 1, 2, 64, 0, 6, 4, 3, 8, 4, 4, 1, 0, 0])).toBe(true);
+    expect(takes([1, 1, 0, 2, 4, 3, 0, 0])).toBe(false); // rsa_sign only
+    expect(takes([1, 64, 0, 2, 8, 4, 0, 0])).toBe(false); // no ecdsa_secp256r1_sha256
+    expect(takes([1, 64, 0, 3, 4, 3, 0, 0, 0])).toBe("dtls-bad-message"); // odd algorithm list
+    expect(takes([1, 64, 0, 2, 4, 3, 0, 1])).toBe("dtls-bad-message"); // authorities overrun
   });
 
   test("every truncation of every body is refused or read, never thrown", () => {
@@ -81,6 +93,7 @@ describe("DTLS handshake messages", () => {
       [writeServerKeyExchange(params, new Uint8Array(71)), parseServerKeyExchange],
       [writeClientKeyExchange(ecdh.publicKey), parseClientKeyExchange],
       [writeCertificateVerify(new Uint8Array(70)), parseCertificateVerify],
+      [writeCertificateRequest(), acceptsEcdsaCertificate],
     ];
     for (const [body, parse] of bodies) {
       expect(parse(body).ok).toBe(true);

@@ -5,38 +5,26 @@
  * owns the UDP socket and the clock and drives the sans-IO server with them; only 127.0.0.1,
  * bounded in time, and only processes it started are ended.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fingerprintOf, generateCertificate } from "../../src/webrtc/dtls/certificate.ts";
+import { generateCertificate } from "../../src/webrtc/dtls/certificate.ts";
 import {
   HandshakeReassembler,
   parseHandshakeFragments,
   parseRecords,
 } from "../../src/webrtc/dtls/record.ts";
 import { DtlsServer } from "../../src/webrtc/dtls/server.ts";
+import {
+  openssl,
+  opensslFiles,
+  Printed,
+  printedKeyingMaterial,
+  printedSrtpProfile,
+  pump,
+} from "./openssl-peer.ts";
 
-const openssl = Bun.which("openssl");
-if (openssl === null && process.env.CI === "true")
-  throw new Error("CI=true but openssl is missing: apt-get install openssl");
-const dir = mkdtempSync(join(tmpdir(), "sansio-dtls-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** An ECDSA P-256 client certificate made by OpenSSL, and its fingerprint. */
-function clientCertificate(): { cert: string; key: string; fingerprint: string } {
-  const key = join(dir, "client.key");
-  const cert = join(dir, "client.pem");
-  const run = (...args: string[]) => {
-    const r = Bun.spawnSync(["openssl", ...args], { stderr: "pipe" });
-    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
-    return r.stdout;
-  };
-  run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key);
-  run("req", "-new", "-x509", "-key", key, "-out", cert, "-days", "2", "-subj", "/CN=openssl-peer");
-  const der = run("x509", "-in", cert, "-outform", "DER");
-  return { cert, key, fingerprint: fingerprintOf(new Uint8Array(der)) };
-}
+const files = opensslFiles();
 
 /** Runs s_client against a DtlsServer on a loopback port; resolves with both sides' keying material. */
 async function handshake(
@@ -44,7 +32,7 @@ async function handshake(
   cookie: boolean,
   expectFingerprint?: string,
 ) {
-  const client = clientCertificate();
+  const client = files.certificate("s_client");
   const length = profile === "SRTP_AEAD_AES_128_GCM" ? 56 : 60;
   let server: DtlsServer | undefined;
   const events: string[] = [];
@@ -64,14 +52,7 @@ async function handshake(
             : {}),
         });
         server.handleDatagram(performance.now() - start, new Uint8Array(data));
-        for (let t = server.pollTransmit(); t !== undefined; t = server.pollTransmit())
-          s.send(t, port, address);
-        for (let e = server.pollEvent(); e !== undefined; e = server.pollEvent())
-          events.push(
-            JSON.stringify(
-              e.type === "connected" ? { type: e.type, srtpProfile: e.srtpProfile } : e,
-            ),
-          );
+        pump(server, s, peer, events);
       },
     },
   });
@@ -102,25 +83,18 @@ async function handshake(
     const now = performance.now() - start;
     if (server === undefined || peer === undefined) return;
     server.handleTimeout(now);
-    for (let t = server.pollTransmit(); t !== undefined; t = server.pollTransmit())
-      socket.send(t, peer.port, peer.address);
+    pump(server, socket, peer, events);
   }, 20);
-  let out = "";
-  const reader = (async () => {
-    for await (const chunk of proc.stdout) {
-      out += new TextDecoder().decode(chunk);
-      if (/Keying material: [0-9A-F]+/.test(out) && events.some((e) => e.includes("connected")))
-        break;
-    }
-  })();
-  const deadline = Bun.sleep(10_000);
-  await Promise.race([reader, deadline]);
+  const out = await new Printed(proc).until(
+    (o) => printedKeyingMaterial(o) !== undefined && events.some((e) => e.includes("connected")),
+    10_000,
+  );
   clearInterval(ticker);
   proc.kill();
   await proc.exited;
   socket.close();
-  const theirs = /Keying material: ([0-9A-F]+)/.exec(out)?.[1]?.toLowerCase();
-  const srtp = /SRTP Extension negotiated, profile=(\S+)/.exec(out)?.[1];
+  const theirs = printedKeyingMaterial(out);
+  const srtp = printedSrtpProfile(out);
   const ours =
     server?.state === "connected"
       ? Buffer.from(server.exportKeyingMaterial("EXTRACTOR-dtls_srtp", length)).toString("hex")

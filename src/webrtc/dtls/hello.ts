@@ -102,6 +102,19 @@ function u16List(data: Uint8Array | undefined, lengthBytes: 1 | 2): number[] {
   return out;
 }
 
+/** The extensions block at `r` (absent: none), by type; undefined when it overruns. */
+function readExtensions(r: Reader): Map<number, Uint8Array> | undefined {
+  const extensions = new Map<number, Uint8Array>();
+  if (!r.ok || r.at >= r.b.length) return extensions;
+  const all = new Reader(r.bytes(r.u16()));
+  while (all.ok && all.at < all.b.length) {
+    const type = all.u16();
+    const data = all.bytes(all.u16());
+    if (all.ok) extensions.set(type, data);
+  }
+  return all.ok ? extensions : undefined;
+}
+
 /** Reads a reassembled ClientHello body. */
 export function parseClientHello(body: Uint8Array): Parsed<ClientHello, HelloReason> {
   const r = new Reader(body);
@@ -111,16 +124,8 @@ export function parseClientHello(body: Uint8Array): Parsed<ClientHello, HelloRea
   const cookie = r.bytes(r.u8());
   const suites = r.bytes(r.u16());
   r.bytes(r.u8()); // compression methods
-  const extensions = new Map<number, Uint8Array>();
-  if (r.ok && r.at < body.length) {
-    const all = new Reader(r.bytes(r.u16()));
-    while (all.ok && all.at < all.b.length) {
-      const type = all.u16();
-      const data = all.bytes(all.u16());
-      if (all.ok) extensions.set(type, data);
-    }
-    if (!all.ok) return reject("dtls-bad-hello", "extensions overrun");
-  }
+  const extensions = readExtensions(r);
+  if (extensions === undefined) return reject("dtls-bad-hello", "extensions overrun");
   if (!r.ok || suites.length % 2 !== 0 || random.length !== 32)
     return reject("dtls-bad-hello", "truncated");
   const cipherSuites: number[] = [];
@@ -167,6 +172,22 @@ export function writeHelloVerifyRequest(cookie: Uint8Array): Uint8Array {
   return new Writer().u16(DTLS12).u8(cookie.length).bytes(cookie).done();
 }
 
+/** Extensions `[type, data]` as an extensions block body (without its length). */
+function extensionBlock(list: readonly (readonly [number, readonly number[]])[]): Uint8Array {
+  const w = new Writer();
+  for (const [type, data] of list) w.u16(type).u16(data.length).bytes(Uint8Array.from(data));
+  return w.done();
+}
+
+function u16s(values: readonly number[]): number[] {
+  return values.flatMap((v) => [v >>> 8, v & 0xff]);
+}
+
+/** use_srtp's data: the profiles (2 bytes each) and an empty MKI. */
+function useSrtp(profiles: readonly number[]): number[] {
+  return [...u16s([profiles.length * 2]), ...u16s(profiles), 0];
+}
+
 /**
  * The body of a ServerHello choosing `cipherSuite` and SRTP profile `srtpProfile`, with
  * extended_master_secret, an empty renegotiation_info and uncompressed EC points; no session id
@@ -178,22 +199,12 @@ export function writeServerHello(
   srtpProfile: number,
 ): Uint8Array {
   if (random.length !== 32) throw new RangeError("a hello random is 32 bytes");
-  const ext = new Writer()
-    .u16(ExtensionType.RENEGOTIATION_INFO)
-    .u16(1)
-    .u8(0)
-    .u16(ExtensionType.EXTENDED_MASTER_SECRET)
-    .u16(0)
-    .u16(ExtensionType.USE_SRTP)
-    .u16(5)
-    .u16(2)
-    .u16(srtpProfile)
-    .u8(0)
-    .u16(ExtensionType.EC_POINT_FORMATS)
-    .u16(2)
-    .u8(1)
-    .u8(0)
-    .done();
+  const ext = extensionBlock([
+    [ExtensionType.RENEGOTIATION_INFO, [0]],
+    [ExtensionType.EXTENDED_MASTER_SECRET, []],
+    [ExtensionType.USE_SRTP, useSrtp([srtpProfile])],
+    [ExtensionType.EC_POINT_FORMATS, [1, 0]],
+  ]);
   return new Writer()
     .u16(DTLS12)
     .bytes(random)
@@ -203,6 +214,87 @@ export function writeServerHello(
     .u16(ext.length)
     .bytes(ext)
     .done();
+}
+
+/**
+ * The body of a WebRTC client's ClientHello: DTLS 1.2, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+ * no compression, no session id; `cookie` from a HelloVerifyRequest (empty at first); the SRTP
+ * profiles offered, P-256, ecdsa_secp256r1_sha256, extended_master_secret, renegotiation_info and
+ * uncompressed points.
+ */
+export function writeClientHello(
+  random: Uint8Array,
+  cookie: Uint8Array,
+  srtpProfiles: readonly number[],
+): Uint8Array {
+  if (random.length !== 32) throw new RangeError("a hello random is 32 bytes");
+  if (cookie.length > 255) throw new RangeError("a DTLS cookie is at most 255 bytes");
+  if (srtpProfiles.length === 0) throw new RangeError("offer at least one SRTP profile");
+  const ext = extensionBlock([
+    [ExtensionType.RENEGOTIATION_INFO, [0]],
+    [ExtensionType.EXTENDED_MASTER_SECRET, []],
+    [ExtensionType.USE_SRTP, useSrtp(srtpProfiles)],
+    [ExtensionType.SUPPORTED_GROUPS, u16s([2, GROUP_SECP256R1])],
+    [ExtensionType.EC_POINT_FORMATS, [1, 0]],
+    [ExtensionType.SIGNATURE_ALGORITHMS, u16s([2, SIG_ECDSA_SECP256R1_SHA256])],
+  ]);
+  return new Writer()
+    .u16(DTLS12)
+    .bytes(random)
+    .u8(0)
+    .u8(cookie.length)
+    .bytes(cookie)
+    .u16(2)
+    .u16(CIPHER_ECDHE_ECDSA_AES128_GCM_SHA256)
+    .u8(1)
+    .u8(0)
+    .u16(ext.length)
+    .bytes(ext)
+    .done();
+}
+
+/** What a client needs from a ServerHello. */
+export interface ServerHello {
+  readonly version: number;
+  readonly random: Uint8Array;
+  readonly cipherSuite: number;
+  readonly compression: number;
+  /** The one SRTP profile chosen (undefined when use_srtp is absent or malformed). */
+  readonly srtpProfile: number | undefined;
+  readonly extendedMasterSecret: boolean;
+}
+
+/** Reads a reassembled ServerHello body. */
+export function parseServerHello(body: Uint8Array): Parsed<ServerHello, HelloReason> {
+  const r = new Reader(body);
+  const version = r.u16();
+  const random = r.bytes(32);
+  r.bytes(r.u8()); // session id
+  const cipherSuite = r.u16();
+  const compression = r.u8();
+  const extensions = readExtensions(r);
+  if (extensions === undefined) return reject("dtls-bad-hello", "extensions overrun");
+  if (!r.ok || r.at !== body.length) return reject("dtls-bad-hello", "truncated or trailing bytes");
+  const srtp = extensions.get(ExtensionType.USE_SRTP);
+  const profiles = u16List(srtp, 2);
+  return accept({
+    version,
+    random,
+    cipherSuite,
+    compression,
+    srtpProfile: profiles.length === 1 ? profiles[0] : undefined,
+    extendedMasterSecret: extensions.has(ExtensionType.EXTENDED_MASTER_SECRET),
+  });
+}
+
+/** The cookie of a HelloVerifyRequest body. */
+export function parseHelloVerifyRequest(body: Uint8Array): Parsed<Uint8Array, HelloReason> {
+  const r = new Reader(body);
+  r.u16(); // server_version: RFC 6347 lets it be 1.0 whatever is negotiated later
+  const cookie = r.bytes(r.u8());
+  if (!r.ok || r.at !== body.length || cookie.length === 0)
+    return reject("dtls-bad-hello", "bad HelloVerifyRequest");
+  return accept(cookie);
 }
 
 /**

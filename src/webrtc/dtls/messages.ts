@@ -165,3 +165,25 @@ export function helloCookie(
 ): Uint8Array {
   return new Uint8Array(createHmac("sha256", secret).update(peer).update(clientRandom).digest());
 }
+
+/**
+ * Whether a CertificateRequest body is well formed and takes what this stack signs with: an
+ * ecdsa_sign certificate and ecdsa_secp256r1_sha256.
+ */
+export function acceptsEcdsaCertificate(body: Uint8Array): Parsed<boolean, MessageReason> {
+  const types = body[0];
+  if (types === undefined || 1 + types + 2 > body.length) return reject("dtls-bad-message");
+  const algAt = 1 + types;
+  const algBytes = ((body[algAt] as number) << 8) | (body[algAt + 1] as number);
+  const authAt = algAt + 2 + algBytes;
+  if (algBytes % 2 !== 0 || authAt + 2 > body.length) return reject("dtls-bad-message");
+  const authBytes = ((body[authAt] as number) << 8) | (body[authAt + 1] as number);
+  if (authAt + 2 + authBytes !== body.length) return reject("dtls-bad-message");
+  let ecdsaSign = false;
+  for (let i = 1; i <= types; i++) if (body[i] === 64) ecdsaSign = true;
+  let sha256Ecdsa = false;
+  for (let i = algAt + 2; i < authAt; i += 2)
+    if ((((body[i] as number) << 8) | (body[i + 1] as number)) === SIG_ECDSA_SECP256R1_SHA256)
+      sha256Ecdsa = true;
+  return accept(ecdsaSign && sha256Ecdsa);
+}
